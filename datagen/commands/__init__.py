@@ -1,0 +1,1 @@
+"""CLI subcommands: each public module here defines one click command named ``command``."""

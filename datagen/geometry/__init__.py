@@ -1,0 +1,50 @@
+"""Camera models, SE(3) helpers and point projection.
+
+Conventions (the same as DESIGN.md section 3):
+
+* Units: metres, seconds, metres per second; angles in radians in code.
+* Camera frame: OpenCV axes, x right, y down, z forward. Sources convert to it
+  once, at the boundary, with named constants such as ``T_CV_FROM_GL``.
+* Poses: ``T_a_b`` maps points from frame b to frame a, ``x_a = T_a_b @ x_b``,
+  so chains read ``T_a_c = T_a_b @ T_b_c``. A camera carries ``T_world_cam``.
+* Pixels: ``(u, v)`` = (column, row); integer values are pixel centres. Resizing
+  by s maps u to ``(u + 0.5) * s - 0.5`` and the principal point the same way.
+* Depth: ``range_m`` is the Euclidean distance from the camera centre, ``z_m``
+  the distance along the optical axis. Every label stores both.
+"""
+
+from datagen.geometry.cameras import (
+    CAMERA_MODELS,
+    distort_normalized,
+    project,
+    range_from_z,
+    undistort_normalized,
+    unproject,
+    unproject_rays,
+    z_from_range,
+)
+from datagen.geometry.se3 import (
+    T_CV_FROM_GL,
+    as_transform,
+    compose,
+    invert,
+    make_transform,
+    transform_points,
+)
+
+__all__ = [
+    "CAMERA_MODELS",
+    "T_CV_FROM_GL",
+    "as_transform",
+    "compose",
+    "distort_normalized",
+    "invert",
+    "make_transform",
+    "project",
+    "range_from_z",
+    "transform_points",
+    "undistort_normalized",
+    "unproject",
+    "unproject_rays",
+    "z_from_range",
+]

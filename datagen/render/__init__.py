@@ -1,0 +1,6 @@
+"""Registry of renderers; REGISTRY.load_builtins() imports the built-in ones so they register."""
+
+from datagen.registry import Registry
+
+REGISTRY: Registry = Registry("renderer", package=__name__)
+register = REGISTRY.register

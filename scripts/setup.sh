@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up datagen on a fresh machine: system libraries (apt, as root or with sudo), then a
+# virtual environment in .venv with datagen and its test tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(
+  libusb-1.0-0   # open3d's shared library links against it
+  libosmesa6     # headless OpenGL for the pyrender backend
+  libgl1 libegl1
+)
+missing=()
+for package in "${SYSTEM_PACKAGES[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
