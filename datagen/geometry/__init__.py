@@ -32,8 +32,24 @@ from datagen.geometry.se3 import (
     transform_points,
 )
 
+#: Names of ``geometry.projection``, loaded on first use: projection needs ``datagen.types``,
+#: which imports this package, so an eager import here would be circular.
+_PROJECTION_NAMES = ("OcclusionFilter", "ProjectionStats", "project_points", "project_points_with_stats",
+                     "view_from_depth_map")
+
+
+def __getattr__(name: str):
+    if name in _PROJECTION_NAMES:
+        from datagen.geometry import projection
+
+        return getattr(projection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CAMERA_MODELS",
+    "OcclusionFilter",
+    "ProjectionStats",
     "T_CV_FROM_GL",
     "as_transform",
     "compose",
@@ -41,10 +57,13 @@ __all__ = [
     "invert",
     "make_transform",
     "project",
+    "project_points",
+    "project_points_with_stats",
     "range_from_z",
     "transform_points",
     "undistort_normalized",
     "unproject",
     "unproject_rays",
+    "view_from_depth_map",
     "z_from_range",
 ]
