@@ -37,14 +37,15 @@ def check_build_dir(path: str | Path) -> Path:
     return path
 
 
-def record_files(build_dir: str | Path) -> list[Path]:
-    """The record shards of a build, in name order."""
-    return sorted((check_build_dir(build_dir) / RECORDS_DIR).glob("*.jsonl"))
+def record_files(build_dir: str | Path, *, finished: bool = True) -> list[Path]:
+    """The record shards of a build, in name order (``finished=False`` for a build still being written)."""
+    folder = check_build_dir(build_dir) if finished else Path(build_dir)
+    return sorted((folder / RECORDS_DIR).glob("*.jsonl"))
 
 
-def iter_records(build_dir: str | Path) -> Iterator[dict]:
+def iter_records(build_dir: str | Path, *, finished: bool = True) -> Iterator[dict]:
     """Yield every canonical record of a build as a dict, shard by shard, line by line."""
-    for path in record_files(build_dir):
+    for path in record_files(build_dir, finished=finished):
         with path.open(encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, 1):
                 if not line.strip():

@@ -1,0 +1,36 @@
+"""Run shards in this process (one worker) or in a pool of spawned processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Callable
+
+from datagen.errors import ConfigError
+
+
+def run_local(config, out_dir: str, shards: list, *, workers: int = 1, strict: bool = False,
+              on_done: Callable[[dict], None] | None = None) -> None:
+    """Build the shards with ``workers`` processes. Spawned, not forked: an OpenGL context does not survive a fork."""
+    from datagen.pipeline import run_shard
+
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if workers == 1 or len(shards) <= 1:
+        for index, frame_ids in shards:
+            summary = run_shard(config, out_dir, index, frame_ids, strict)
+            if on_done:
+                on_done(summary)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(run_shard, config, out_dir, index, ids, strict) for index, ids in shards]
+        try:
+            for future in as_completed(futures):
+                summary = future.result()
+                if on_done:
+                    on_done(summary)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise

@@ -1,0 +1,413 @@
+"""The build: frames in, canonical question/answer records out.
+
+For each shard of frames a worker reads top to bottom: load the frame, turn its
+ground truth into a DepthView, normalise the camera, sample pixels, run the
+tasks, draw markers, fill the templates, write images and records. The pose
+task pairs frames across shards, so it runs last, from what the shards noted
+about each frame.
+
+A shard commits by renaming its finished files into place; an interrupted build
+resumes by skipping committed shards, and never leaves a half record behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import datagen
+from datagen import records as layout
+from datagen.config import BuildConfig
+from datagen.errors import DatagenError
+from datagen.geometry.projection import OcclusionFilter, project_points, view_from_depth_map
+from datagen.geometry.se3 import compose, invert
+from datagen.images import load_frame_image, store_image, write_atomic
+from datagen.markers import MARKERS
+from datagen.normalize import normalize, plan_normalization
+from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
+from datagen.sources import REGISTRY as SOURCES
+from datagen.tasks import REGISTRY as TASKS
+from datagen.templates import load_templates
+from datagen.types import Camera, DepthView, Frame, QARecord, Sample
+
+log = logging.getLogger(__name__)
+
+POINT_TASKS = ("distance", "axis_distance", "speed", "time")
+WORK_DIR = "work"
+OVERLAP_POINTS = 256
+
+
+class BuildConflictError(DatagenError):
+    """The output folder holds a build made with a different configuration."""
+
+
+@dataclass
+class ShardResult:
+    """What one shard did: its records, the frames it noted for pairing, and why frames were skipped."""
+
+    index: int
+    records: list = field(default_factory=list)
+    frames: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)
+    filtered: int = 0
+
+
+def source_class(name: str) -> type:
+    """A registered source by name, or a source class given as ``package.module:ClassName``."""
+    if ":" not in name:
+        return SOURCES.load_builtins().get(name)
+    module_name, _, class_name = name.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise DatagenError(f"source {name!r}: cannot import {class_name} from {module_name} ({exc})") from None
+
+
+def make_source(config: BuildConfig):
+    """Instantiate the configured source with its nested Config."""
+    cls = source_class(config.source)
+    options = dict(config.source_options)
+    if config.root is not None:
+        options["root"] = Path(config.root)
+    try:
+        return cls(cls.Config(**options))
+    except TypeError as exc:
+        raise DatagenError(f"source {config.source!r}: bad source_options {sorted(options)} ({exc})") from None
+
+
+def split_of(frame: Frame, config: BuildConfig) -> str:
+    """The frame's official split, else a deterministic split of its whole sequence."""
+    if frame.split is not None:
+        return frame.split
+    key = frame.sequence or frame.frame_id
+    unit = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+    train, val, _ = config.split_ratios
+    return "train" if unit < train else ("val" if unit < train + val else "test")
+
+
+def ground_truth_view(frame: Frame, config: BuildConfig) -> DepthView:
+    """The frame's labels in its own image: a dense depth map, or LiDAR projected with a z-buffer."""
+    use_map = frame.depth_m is not None and config.ground_truth in ("auto", "depth_map")
+    if use_map:
+        return view_from_depth_map(frame.depth_m, frame.camera, kind=frame.depth_kind,
+                                   depth_from=frame.meta.get("depth_from", "depth_map"))
+    if frame.points is None:
+        raise DatagenError(f"frame {frame.frame_id} has no {config.ground_truth} ground truth")
+    return project_points(frame.points, frame.camera, frame.T_cam_points,
+                          occlusion=_occlusion_filter(config), depth_from="lidar")
+
+
+def _occlusion_filter(config: BuildConfig) -> OcclusionFilter | None:
+    options = config.occlusion
+    if not options.enabled:
+        return None
+    overrides = {k: v for k, v in (("window_px", options.window_px),
+                                    ("max_depth_ratio", options.max_depth_ratio)) if v is not None}
+    return OcclusionFilter(**overrides)
+
+
+class ShardWorker:
+    """Builds the records of one shard of frames. One instance per process."""
+
+    def __init__(self, config: BuildConfig, out_dir: Path) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.source = make_source(config)
+        self.templates = load_templates(tasks=[t for t in config.tasks])
+        self.marker = MARKERS.get(config.marker)()
+        TASKS.load_builtins()
+
+    def run(self, index: int, frame_ids: list[str], strict: bool = False) -> ShardResult:
+        result = ShardResult(index)
+        for frame_id in frame_ids:
+            try:
+                self._process(frame_id, result)
+            except (DatagenError, ValueError, OSError) as exc:
+                if strict:
+                    raise
+                reason = _skip_reason(exc)
+                log.warning("skipping frame %s: %s", frame_id, exc)
+                result.skipped.setdefault(reason, []).append(frame_id)
+        return result
+
+    def _process(self, frame_id: str, result: ShardResult) -> None:
+        config = self.config
+        frame = self.source.load_frame(frame_id)  # 1. load
+        split = split_of(frame, config)
+        if split not in config.splits:
+            result.filtered += 1
+            return
+        image = load_frame_image(frame)
+        view = ground_truth_view(frame, config)  # 2. ground truth in the frame's own image
+        chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
+        image, view = normalize(image, view, chain)  # 3. unified focal length
+        if len(view) == 0:
+            raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
+        context = _FrameContext(frame, split, chain, view, image)
+        if any(task in config.tasks for task in POINT_TASKS):
+            result.records += self._point_records(context)
+        if "two_point" in config.tasks:
+            result.records += self._pair_records(context)
+        if "pose" in config.tasks:
+            result.frames.append(self._frame_note(context))
+
+    def _point_records(self, ctx: "_FrameContext") -> list[QARecord]:
+        config = self.config
+        index = sample_points(ctx.view, config.sampling, frame_rng(config.seed, ctx.frame.frame_id, "points"))
+        pixels, points = snap_to_pixels(ctx.view, index)
+        out = []
+        for k, (pixel, point) in enumerate(zip(pixels, points)):
+            marked = self.marker.draw(ctx.image, pixel[None, :])
+            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality)
+            sample = self._sample(ctx, pixel[None, :], point[None, :])
+            for task in (t for t in config.tasks if t in POINT_TASKS):
+                out.append(self._record(task, k, sample, [image], ctx))
+        return out
+
+    def _pair_records(self, ctx: "_FrameContext") -> list[QARecord]:
+        config = self.config
+        pairs = sample_pairs(ctx.view, config.sampling, frame_rng(config.seed, ctx.frame.frame_id, "pairs"))
+        out = []
+        for k, pair in enumerate(np.asarray(pairs).reshape(-1, 2)):
+            pixels, points = snap_to_pixels(ctx.view, pair)
+            marked = self.marker.draw(ctx.image, pixels, labels=["A", "B"])
+            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality)
+            out.append(self._record("two_point", k, self._sample(ctx, pixels, points), [image], ctx))
+        return out
+
+    def _frame_note(self, ctx: "_FrameContext") -> dict:
+        """What the pose task needs of a frame later: its camera, split, unmarked image, some 3D points."""
+        rng = frame_rng(self.config.seed, ctx.frame.frame_id, "overlap")
+        keep = np.sort(rng.permutation(len(ctx.view))[:OVERLAP_POINTS])
+        image = store_image(self.out_dir, ctx.image, self.config.image_format, self.config.jpeg_quality)
+        camera = ctx.chain.camera
+        return {"frame_id": ctx.frame.frame_id, "sequence": ctx.frame.sequence, "split": ctx.split,
+                "source": ctx.frame.source, "image": image, "K": camera.K.tolist(), "width": camera.width,
+                "height": camera.height, "T_world_cam": camera.T_world_cam.tolist(),
+                "points_cam": ctx.view.points_cam[keep].tolist(), "depth_from": ctx.view.depth_from,
+                "transforms": ctx.chain.to_record()}
+
+    def _sample(self, ctx: "_FrameContext", pixels: np.ndarray, points: np.ndarray) -> Sample:
+        return Sample(frame_ids=(ctx.frame.frame_id,), cameras=(ctx.chain.camera,), pixels=pixels,
+                      points_cam=points, source=ctx.frame.source, split=ctx.split,
+                      depth_from=ctx.view.depth_from, seed=self.config.seed)
+
+    def _record(self, task: str, k: int, sample: Sample, images: list[str], ctx: "_FrameContext") -> QARecord:
+        return make_record(self.config, self.templates, self.marker, task, k, sample, images,
+                           transforms=[ctx.chain.to_record()])
+
+
+@dataclass
+class _FrameContext:
+    frame: Frame
+    split: str
+    chain: object
+    view: DepthView
+    image: np.ndarray
+
+
+class NoLabelsError(DatagenError):
+    """A frame has no usable depth label."""
+
+
+def _skip_reason(exc: Exception) -> str:
+    if isinstance(exc, NoLabelsError):
+        return "no_valid_pixel"
+    name = type(exc).__name__
+    if name == "SourceError" and "image" in str(exc):
+        return "image_unreadable"
+    return {"SourceError": "source_error", "CameraError": "bad_camera", "GeometryError": "bad_geometry",
+            "ValueError": "invalid_value", "OSError": "io_error"}.get(name, "error")
+
+
+def make_record(config: BuildConfig, templates: dict, marker, task: str, k: int, sample: Sample,
+                images: list[str], transforms: list) -> QARecord:
+    """Run one task on a sample, fill its template, and assemble the canonical record."""
+    rng = frame_rng(config.seed, sample.frame_ids[0], task, str(k))
+    truth = TASKS.get(task)(sample, rng, config.task_options)
+    styles = config.answer_styles
+    style = None if not styles else str(rng.choice([s for s in styles if s in templates[task].answer_styles]))
+    qa = templates[task].render(truth, marker, rng, style=style)
+    provenance = {"source": sample.source, "frames": list(sample.frame_ids), "depth_from": sample.depth_from,
+                  "transforms": transforms if len(transforms) > 1 else transforms[0],
+                  "marker": marker.name, "seed": config.seed}
+    return QARecord(id=f"{sample.frame_ids[0]}/{task}/{k}", task=task, split=sample.split, images=tuple(images),
+                    question=qa.question, answer=qa.answer, value=float(truth.value), unit=truth.unit,
+                    template_id=qa.template_id, label=truth.label, camera=sample.cameras[0].intrinsics(),
+                    provenance=provenance)
+
+
+def pose_records(config: BuildConfig, notes: list[dict], templates: dict, marker) -> list[QARecord]:
+    """Pair frames of one sequence and split, and write one pose record per pair."""
+    by_id = {note["frame_id"]: note for note in notes}
+    infos = [FrameInfo(frame_id=n["frame_id"], sequence=n["sequence"], split=n["split"], camera=_camera(n),
+                       points_cam=np.asarray(n["points_cam"], dtype=np.float64).reshape(-1, 3)) for n in notes]
+    out = []
+    for first, second in sample_frame_pairs(infos, config.sampling, config.seed):
+        a, b = by_id[first], by_id[second]
+        cam_a, cam_b = _camera(a), _camera(b)
+        T_cam0_cam1 = compose(invert(cam_a.T_world_cam), cam_b.T_world_cam)
+        sample = Sample(frame_ids=(first, second), cameras=(cam_a, cam_b), pixels=np.zeros((0, 2)),
+                        points_cam=np.zeros((0, 3)), source=a["source"], split=a["split"],
+                        depth_from=a["depth_from"], seed=config.seed, T_cam0_cam1=T_cam0_cam1)
+        out.append(make_record(config, templates, marker, "pose", 0, sample, [a["image"], b["image"]],
+                               transforms=[a["transforms"], b["transforms"]]))
+    return out
+
+
+def _camera(note: dict) -> Camera:
+    return Camera(K=np.asarray(note["K"]), width=note["width"], height=note["height"],
+                  T_world_cam=np.asarray(note["T_world_cam"]))
+
+
+# --- the build driver -------------------------------------------------------------------------
+
+ProgressCallback = Callable[[int, int], None]  # (frames finished in this call, records written)
+
+
+def shard_paths(out_dir: Path, index: int) -> tuple[Path, Path]:
+    """The records file and the frame-notes file of a shard; the records file is the commit point."""
+    name = f"shard-{index:05d}"
+    return out_dir / layout.RECORDS_DIR / f"{name}.jsonl", out_dir / WORK_DIR / f"{name}.json"
+
+
+def run_shard(config: BuildConfig, out_dir: str, index: int, frame_ids: list[str], strict: bool = False) -> dict:
+    """Build one shard and commit it; returns its summary. Runs in a worker process."""
+    worker = _worker(config, Path(out_dir))
+    result = worker.run(index, frame_ids, strict=strict)
+    records_path, notes_path = shard_paths(Path(out_dir), index)
+    summary = {"index": index, "frames": len(frame_ids), "filtered": result.filtered, "skipped": result.skipped,
+               "notes": result.frames, "counts": _count(result.records)}
+    write_atomic(notes_path, json.dumps(summary).encode())
+    write_atomic(records_path, "".join(r.to_json() + "\n" for r in result.records).encode())
+    return summary
+
+
+_WORKERS: dict = {}
+
+
+def _worker(config: BuildConfig, out_dir: Path) -> ShardWorker:
+    key = (config.fingerprint(), str(out_dir))
+    if key not in _WORKERS:
+        _WORKERS.clear()
+        _WORKERS[key] = ShardWorker(config, out_dir)
+    return _WORKERS[key]
+
+
+def _count(records: list[QARecord]) -> dict:
+    return {"by_task": dict(Counter(r.task for r in records)),
+            "by_source": dict(Counter(r.provenance["source"] for r in records)),
+            "by_split": dict(Counter(r.split for r in records))}
+
+
+def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False) -> None:
+    """Create the build folder, or check that the one there was made with this config.
+
+    Raises:
+        BuildConflictError: the folder holds a build of another config and ``overwrite`` is False.
+    """
+    config_path = out_dir / "build.yaml"
+    if config_path.exists():
+        from datagen.config import load_config
+
+        previous = load_config(config_path)
+        if previous.fingerprint() != config.fingerprint():
+            if not overwrite:
+                raise BuildConflictError(
+                    f"{out_dir} holds a build with a different configuration ({config_path}); "
+                    "use another --out, or --overwrite to replace it")
+            for name in (layout.RECORDS_DIR, layout.IMAGES_DIR, WORK_DIR, "exports"):
+                shutil.rmtree(out_dir / name, ignore_errors=True)
+            (out_dir / layout.MANIFEST).unlink(missing_ok=True)
+    for name in (layout.RECORDS_DIR, layout.IMAGES_DIR, WORK_DIR):
+        (out_dir / name).mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.rglob(".*.tmp"):  # left by an interrupted write
+        stale.unlink(missing_ok=True)
+    write_atomic(config_path, config.to_yaml().encode())
+
+
+def plan_shards(config: BuildConfig) -> list[list[str]]:
+    """Frame ids cut into shards of ``shard_size``, in the source's order."""
+    frame_ids = make_source(config).frame_ids()
+    if config.frames is not None:
+        frame_ids = frame_ids[: config.frames]
+    size = config.shard_size
+    return [frame_ids[i: i + size] for i in range(0, len(frame_ids), size)]
+
+
+def build(config: BuildConfig, out_dir: str | Path, *, workers: int = 1, engine: str = "local",
+          strict: bool = False, overwrite: bool = False, progress: ProgressCallback | None = None) -> dict:
+    """Run (or resume) a build into ``out_dir`` and return its manifest."""
+    from datagen.engines import run_shards
+
+    out_dir = Path(out_dir)
+    prepare_out_dir(config, out_dir, overwrite)
+    shards = plan_shards(config)
+    todo = [(i, ids) for i, ids in enumerate(shards) if not all(p.exists() for p in shard_paths(out_dir, i))]
+    log.info("%d shards of up to %d frames; %d to build", len(shards), config.shard_size, len(todo))
+
+    def done(summary: dict) -> None:
+        if progress is not None:
+            progress(summary["frames"], sum(summary["counts"]["by_task"].values()))
+
+    run_shards(config, str(out_dir), todo, workers=workers, engine=engine, strict=strict, on_done=done)
+    summaries = [json.loads(shard_paths(out_dir, i)[1].read_text()) for i in range(len(shards))]
+    if "pose" in config.tasks:
+        _write_pose_records(config, out_dir, summaries)
+    _remove_orphan_images(out_dir)
+    manifest = _manifest(config, out_dir, summaries)
+    write_atomic(out_dir / layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    return manifest
+
+
+def _write_pose_records(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> None:
+    worker = _worker(config, out_dir)
+    notes = [note for summary in summaries for note in summary["notes"]]
+    records = pose_records(config, notes, worker.templates, worker.marker)
+    path = out_dir / layout.RECORDS_DIR / "pose.jsonl"
+    write_atomic(path, "".join(r.to_json() + "\n" for r in records).encode())
+
+
+def _remove_orphan_images(out_dir: Path) -> None:
+    """Delete images no record points to (unmarked frames the pose task did not pair, interrupted shards)."""
+    used = {image for record in layout.iter_records(out_dir, finished=False) for image in record["images"]}
+    for path in sorted((out_dir / layout.IMAGES_DIR).rglob("*.*")):
+        if path.relative_to(out_dir).as_posix() not in used:
+            path.unlink()
+
+
+def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> dict:
+    counts: dict = {"by_task": Counter(), "by_source": Counter(), "by_split": Counter()}
+    skipped: dict = {}
+    for record in layout.iter_records(out_dir, finished=False):
+        counts["by_task"][record["task"]] += 1
+        counts["by_source"][record["provenance"]["source"]] += 1
+        counts["by_split"][record["split"]] += 1
+    for summary in summaries:
+        for reason, ids in summary["skipped"].items():
+            skipped.setdefault(reason, []).extend(ids)
+    files = {p.relative_to(out_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in layout.record_files(out_dir, finished=False)}
+    return {
+        "schema": layout.SCHEMA,
+        "datagen_version": datagen.__version__,
+        "seed": config.seed,
+        "config_fingerprint": config.fingerprint(),
+        "frames": {"planned": sum(s["frames"] for s in summaries),
+                   "outside_selected_splits": sum(s["filtered"] for s in summaries),
+                   "skipped": {reason: len(ids) for reason, ids in sorted(skipped.items())},
+                   "skipped_ids": {reason: sorted(ids) for reason, ids in sorted(skipped.items())}},
+        "counts": {"total": sum(counts["by_task"].values()),
+                   **{key: dict(sorted(value.items())) for key, value in counts.items()}},
+        "images": sum(1 for _ in (out_dir / layout.IMAGES_DIR).rglob("*.*")),
+        "checksums": files,
+    }
