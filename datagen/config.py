@@ -54,6 +54,7 @@ class BuildConfig:
     marker: str = "arrow"
     answer_styles: tuple | None = None
     image_format: str = "jpg"
+    keep_unmarked_images: bool = True  # the depthlm export and re-marking need the clean normalised images
     jpeg_quality: int = 95
     shard_size: int = 8
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)

@@ -157,8 +157,7 @@ class ShardWorker:
             result.records += self._point_records(context)
         if "two_point" in config.tasks:
             result.records += self._pair_records(context)
-        if "pose" in config.tasks:
-            result.frames.append(self._frame_note(context))
+        result.frames.append(self._frame_note(context))
 
     def _point_records(self, ctx: "_FrameContext") -> list[QARecord]:
         config = self.config
@@ -363,6 +362,7 @@ def build(config: BuildConfig, out_dir: str | Path, *, workers: int = 1, engine:
     summaries = [json.loads(shard_paths(out_dir, i)[1].read_text()) for i in range(len(shards))]
     if "pose" in config.tasks:
         _write_pose_records(config, out_dir, summaries)
+    _write_frame_index(config, out_dir, summaries)
     _remove_orphan_images(out_dir)
     manifest = _manifest(config, out_dir, summaries)
     write_atomic(out_dir / layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
@@ -377,9 +377,22 @@ def _write_pose_records(config: BuildConfig, out_dir: Path, summaries: list[dict
     write_atomic(path, "".join(r.to_json() + "\n" for r in records).encode())
 
 
+def _write_frame_index(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> None:
+    """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source."""
+    lines = []
+    for note in (note for summary in summaries for note in summary["notes"]):
+        camera = _camera(note)
+        entry = {"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
+                 "camera": camera.intrinsics(), "T_world_cam": note["T_world_cam"], "split": note["split"],
+                 "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
+        lines.append(json.dumps(entry) + "\n")
+    write_atomic(out_dir / layout.FRAMES_INDEX, "".join(lines).encode())
+
+
 def _remove_orphan_images(out_dir: Path) -> None:
-    """Delete images no record points to (unmarked frames the pose task did not pair, interrupted shards)."""
+    """Delete images nothing points to (unmarked frames not kept nor paired, interrupted shards)."""
     used = {image for record in layout.iter_records(out_dir, finished=False) for image in record["images"]}
+    used |= {frame["image"] for frame in layout.iter_frames_index(out_dir) if frame["image"]}
     for path in sorted((out_dir / layout.IMAGES_DIR).rglob("*.*")):
         if path.relative_to(out_dir).as_posix() not in used:
             path.unlink()

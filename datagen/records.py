@@ -4,6 +4,7 @@ A build folder holds::
 
     build.yaml            the resolved configuration
     manifest.json         schema and package version, seed, counts, skipped frames, checksums
+    frames.jsonl          one line per built frame: its unmarked normalised image, camera, split
     records/*.jsonl       canonical records (one QARecord per line), in shards
     images/               the marked images the records point to
     exports/<format>/     what the writers produced
@@ -21,6 +22,7 @@ SCHEMA = "datagen.records/1"
 MANIFEST = "manifest.json"
 RECORDS_DIR = "records"
 IMAGES_DIR = "images"
+FRAMES_INDEX = "frames.jsonl"
 
 
 class NotABuildError(DatagenError):
@@ -62,3 +64,14 @@ def read_manifest(build_dir: str | Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatagenError(f"{path}: not valid JSON ({exc.msg})") from None
+
+
+def iter_frames_index(build_dir: str | Path) -> Iterator[dict]:
+    """Yield the entries of ``frames.jsonl`` (none if the build has not written it yet)."""
+    path = Path(build_dir) / FRAMES_INDEX
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)

@@ -154,3 +154,17 @@ def test_manifest_checksums_match_the_record_files(plane_build):
     for name, digest in manifest["checksums"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     assert json.loads((out / "manifest.json").read_text())["config_fingerprint"] == fake_config().fingerprint()
+
+
+def test_frame_index_points_at_unmarked_normalised_images(plane_build):
+    from PIL import Image
+
+    from datagen.records import iter_frames_index
+
+    out, manifest = plane_build
+    frames = list(iter_frames_index(out))
+    assert len(frames) == manifest["frames"]["planned"]
+    for frame in frames:
+        with Image.open(out / frame["image"]) as image:
+            assert image.size == tuple(frame["camera"][4:6])
+        assert frame["camera"][:2] == [1000.0, 1000.0]
