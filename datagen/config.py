@@ -24,7 +24,7 @@ from datagen.tasks.base import TaskOptions
 
 ALL_TASKS = ("distance", "axis_distance", "speed", "time", "two_point", "pose")
 SPLITS = ("train", "val", "test")
-GROUND_TRUTH = ("auto", "depth_map", "lidar")
+GROUND_TRUTH = ("auto", "mesh", "depth_map", "lidar")  # auto: mesh, else depth map, else LiDAR
 ENGINES = ("local", "ray")
 IMAGE_FORMATS = ("jpg", "png")
 

@@ -33,6 +33,9 @@ from datagen.geometry.se3 import compose, invert
 from datagen.images import load_frame_image, store_image, write_atomic
 from datagen.markers import MARKERS
 from datagen.normalize import normalize, plan_normalization
+from datagen.render.base import pixel_rays
+from datagen.render.raycast import cast_rays
+from datagen.render.scene import Scene
 from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
 from datagen.sources import REGISTRY as SOURCES
 from datagen.tasks import REGISTRY as TASKS
@@ -94,9 +97,29 @@ def split_of(frame: Frame, config: BuildConfig) -> str:
     return "train" if unit < train else ("val" if unit < train + val else "test")
 
 
+def uses_mesh(frame: Frame, config: BuildConfig) -> bool:
+    """Whether the labels come from rendering the frame's mesh scene."""
+    return isinstance(frame.mesh, Scene) and config.ground_truth in ("auto", "mesh")
+
+
+def mesh_view(scene: Scene, camera: Camera) -> DepthView:
+    """Labels at every pixel centre of ``camera`` that sees the scene, by ray casting in float64.
+
+    Each label is the first surface hit along its pixel's ray, so pixel, z and range agree exactly.
+    """
+    rays_cam = pixel_rays(camera)
+    R, centre = camera.T_world_cam[:3, :3], camera.T_world_cam[:3, 3]
+    ok = np.all(np.isfinite(rays_cam), axis=1) & (rays_cam[:, 2] > 0)
+    hits = cast_rays(scene, centre, rays_cam[ok] @ R.T)
+    index = np.flatnonzero(ok)[hits.hit]
+    points_cam = rays_cam[index] * hits.t_m[hits.hit, None]
+    pixels = np.column_stack([index % camera.width, index // camera.width]).astype(np.float64)
+    return DepthView.from_points(camera, points_cam, pixels, depth_from="mesh")
+
+
 def ground_truth_view(frame: Frame, config: BuildConfig) -> DepthView:
     """The frame's labels in its own image: a dense depth map, or LiDAR projected with a z-buffer."""
-    use_map = frame.depth_m is not None and config.ground_truth in ("auto", "depth_map")
+    use_map = frame.depth_m is not None and config.ground_truth in ("auto", "mesh", "depth_map")
     if use_map:
         return view_from_depth_map(frame.depth_m, frame.camera, kind=frame.depth_kind,
                                    depth_from=frame.meta.get("depth_from", "depth_map"))
@@ -147,9 +170,11 @@ class ShardWorker:
             result.filtered += 1
             return
         image = load_frame_image(frame)
-        view = ground_truth_view(frame, config)  # 2. ground truth in the frame's own image
         chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
-        image, view = normalize(image, view, chain)  # 3. unified focal length
+        if uses_mesh(frame, config):  # 2-3. a mesh is rendered straight into the normalised camera: exact labels
+            image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera)
+        else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
+            image, view = normalize(image, ground_truth_view(frame, config), chain)
         if len(view) == 0:
             raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
         context = _FrameContext(frame, split, chain, view, image)
