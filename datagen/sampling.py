@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,14 +194,14 @@ def edge_mask(view: DepthView, window_px: int, max_ratio: float) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=bool)
     inside = view.camera.contains(view.pixels)
-    z_image = view.subset(inside).z_image().astype(np.float64)
-    labelled = np.isfinite(z_image)
-    z_max = ndimage.maximum_filter(np.where(labelled, z_image, 0.0), size=window_px, mode="constant", cval=0.0)
-    z_min = ndimage.minimum_filter(np.where(labelled, z_image, np.inf), size=window_px, mode="constant",
-                                   cval=np.inf)
-    edge = np.zeros(n, dtype=bool)
     cols, rows = view.pixel_indices()[inside].T
     z = view.z_m[inside]
+    nearest = np.full((view.camera.height, view.camera.width), np.inf)
+    np.minimum.at(nearest, (rows, cols), z)
+    labelled = np.isfinite(nearest)
+    z_max = ndimage.maximum_filter(np.where(labelled, nearest, 0.0), size=window_px, mode="constant", cval=0.0)
+    z_min = ndimage.minimum_filter(nearest, size=window_px, mode="constant", cval=np.inf)
+    edge = np.zeros(n, dtype=bool)
     ratio = np.maximum(z_max[rows, cols], z) / np.minimum(z_min[rows, cols], z)
     edge[inside] = ratio > max_ratio
     return edge
@@ -218,6 +219,9 @@ def candidate_mask(view: DepthView, config: SamplingConfig) -> np.ndarray:
         is in ``[min_depth_m, max_depth_m]``, and (with ``avoid_edges``) the label is
         not on a depth edge.
     """
+    cached = _CANDIDATE_CACHE.get((id(view), config))
+    if cached is not None and cached[0]() is view:
+        return cached[1]
     camera = view.camera
     m = margin_px(camera, config)
     cols, rows = view.pixel_indices().T
@@ -225,7 +229,13 @@ def candidate_mask(view: DepthView, config: SamplingConfig) -> np.ndarray:
     mask &= (view.z_m >= config.min_depth_m) & (view.z_m <= config.max_depth_m)
     if config.avoid_edges and mask.any():
         mask &= ~edge_mask(view, config.edge_window_px, config.edge_max_ratio)
+    mask.setflags(write=False)
+    _CANDIDATE_CACHE.clear()  # points and pairs of one frame share the mask; frames come one at a time
+    _CANDIDATE_CACHE[(id(view), config)] = (weakref.ref(view), mask)
     return mask
+
+
+_CANDIDATE_CACHE: dict = {}
 
 
 # ----------------------------------------------------------------------------- points
