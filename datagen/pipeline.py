@@ -33,7 +33,6 @@ from datagen.geometry.se3 import compose, invert
 from datagen.images import load_frame_image, store_image, write_atomic
 from datagen.markers import MARKERS
 from datagen.normalize import normalize, plan_normalization
-from datagen.render.base import pixel_rays
 from datagen.render.raycast import cast_rays
 from datagen.render.scene import Scene
 from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
@@ -102,19 +101,28 @@ def uses_mesh(frame: Frame, config: BuildConfig) -> bool:
     return isinstance(frame.mesh, Scene) and config.ground_truth in ("auto", "mesh")
 
 
-def mesh_view(scene: Scene, camera: Camera) -> DepthView:
-    """Labels at every pixel centre of ``camera`` that sees the scene, by ray casting in float64.
+def mesh_view(scene: Scene, camera: Camera, stride_px: int = 1, offset_px: tuple = (0, 0)) -> DepthView:
+    """Labels at pixel centres of ``camera`` that see the scene, by ray casting in float64.
 
     Each label is the first surface hit along its pixel's ray, so pixel, z and range agree exactly.
+
+    Args:
+        scene: the frame's mesh scene, world frame.
+        camera: the normalised camera, with ``T_world_cam``.
+        stride_px: label every ``stride_px``-th pixel in u and v (1 = every pixel).
+        offset_px: (u, v) of the first labelled pixel, each below ``stride_px``; drawn per frame so
+            that every pixel can be queried across frames.
     """
-    rays_cam = pixel_rays(camera)
-    R, centre = camera.T_world_cam[:3, :3], camera.T_world_cam[:3, 3]
+    u, v = np.meshgrid(np.arange(offset_px[0], camera.width, stride_px, dtype=np.float64),
+                       np.arange(offset_px[1], camera.height, stride_px, dtype=np.float64))
+    pixels = np.column_stack([u.ravel(), v.ravel()])
+    rays_cam = camera.rays(pixels)
     ok = np.all(np.isfinite(rays_cam), axis=1) & (rays_cam[:, 2] > 0)
+    R, centre = camera.T_world_cam[:3, :3], camera.T_world_cam[:3, 3]
     hits = cast_rays(scene, centre, rays_cam[ok] @ R.T)
     index = np.flatnonzero(ok)[hits.hit]
     points_cam = rays_cam[index] * hits.t_m[hits.hit, None]
-    pixels = np.column_stack([index % camera.width, index // camera.width]).astype(np.float64)
-    return DepthView.from_points(camera, points_cam, pixels, depth_from="mesh")
+    return DepthView.from_points(camera, points_cam, pixels[index], depth_from="mesh")
 
 
 def ground_truth_view(frame: Frame, config: BuildConfig) -> DepthView:
@@ -172,7 +180,9 @@ class ShardWorker:
         image = load_frame_image(frame)
         chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
         if uses_mesh(frame, config):  # 2-3. a mesh is rendered straight into the normalised camera: exact labels
-            image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera)
+            stride = config.mesh_label_stride_px
+            offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
+            image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera, stride, offset)
         else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
             image, view = normalize(image, ground_truth_view(frame, config), chain)
         if len(view) == 0:
