@@ -1,0 +1,49 @@
+"""``datagen import JSONL --images DIR --out BUILD_DIR``: build every task from DepthLM curated data.
+
+A shorthand for ``datagen build --source depthlm`` with the JSONL's folder as root
+(see datagen/sources/depthlm.py for the format and its depth kind).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+
+@click.command("import")
+@click.argument("jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder the JSONL's image paths are relative to [default: the JSONL's folder].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output build folder.")
+@click.option("--depth-kind", type=click.Choice(["z", "range"]), default=None,
+              help="What the JSONL's depth holds [default: z, as in DepthLM's iBims-1 example].")
+@click.option("--limit", type=int, default=None, help="Use only the first N lines.")
+@click.option("--tasks", default=None, help="Comma-separated tasks (default: all six).")
+@click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
+@click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="YAML build config; the options above override it.")
+@click.option("--strict", is_flag=True, help="Stop at the first bad line instead of skipping it.")
+@click.option("--overwrite", is_flag=True, help="Replace a build of a different config in --out.")
+@click.pass_context
+def command(ctx, jsonl, images, out_dir, depth_kind, limit, tasks, seed, splits, workers, engine, config_path,
+            strict, overwrite) -> None:
+    """Build question/answer records from a DepthLM curated JSONL and its images into OUT."""
+    from datagen.commands.build import _summary
+    from datagen.config import load_config
+    from datagen.pipeline import build
+
+    base = load_config(config_path)
+    options = {**base.source_options, "annotation": jsonl.name,
+               "images": str(images.resolve()) if images else None, "depth_kind": depth_kind, "limit": limit}
+    overrides = {"source": "depthlm", "root": str(jsonl.resolve().parent), "tasks": tasks, "seed": seed,
+                 "splits": splits, "source_options": {k: v for k, v in options.items() if v is not None}}
+    config = load_config(config_path, overrides)
+    started = time.perf_counter()
+    manifest = build(config, out_dir, workers=workers, engine=engine, strict=strict, overwrite=overwrite)
+    if not (ctx.obj or {}).get("quiet", False):
+        _summary(manifest, out_dir, time.perf_counter() - started)
