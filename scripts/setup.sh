@@ -8,6 +8,7 @@ SYSTEM_PACKAGES=(
   libusb-1.0-0   # open3d's shared library links against it
   libosmesa6     # headless OpenGL for the pyrender backend
   libgl1 libegl1
+  chromium       # the preview page is tested in a real headless browser
 )
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
