@@ -57,7 +57,7 @@ class BuildConfig:
     image_format: str = "jpg"
     keep_unmarked_images: bool = True  # the depthlm export and re-marking need the clean normalised images
     jpeg_quality: int = 95
-    shard_size: int = 8
+    shard_size: int = 4
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     task_options: TaskOptions = field(default_factory=TaskOptions)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable
 
@@ -23,7 +25,8 @@ def run_local(config, out_dir: str, shards: list, *, workers: int = 1, strict: b
                 on_done(summary)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with _single_threaded_children(), \
+            ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread_per_worker) as pool:
         futures = [pool.submit(run_shard, config, out_dir, index, ids, strict) for index, ids in shards]
         try:
             for future in as_completed(futures):
@@ -34,3 +37,29 @@ def run_local(config, out_dir: str, shards: list, *, workers: int = 1, strict: b
             for future in futures:
                 future.cancel()
             raise
+
+
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _single_threaded_children():
+    """Spawned workers inherit the environment: give their BLAS and OpenMP pools one thread each."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    for name in _THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _one_thread_per_worker() -> None:
+    """Each worker process uses one core: the pool provides the parallelism."""
+    from datagen.render import raycast
+
+    raycast.DEFAULT_THREADS[0] = 1

@@ -149,12 +149,17 @@ def cast_rays(scene: Scene, origins_world: np.ndarray, directions_world: np.ndar
     return _cast(geometry, origins, directions, np.eye(3), nthreads)
 
 
+#: Embree threads when a caller passes 0; a pool worker sets it to 1 so workers do not oversubscribe cores.
+DEFAULT_THREADS = [0]
+
+
 def _cast(geometry: _Geometry, origins: np.ndarray, directions: np.ndarray, rotation: np.ndarray,
           nthreads: int) -> RayHits:
     """Cast rays ``origins + t * rotation @ directions`` (origins in the shifted frame of the planes)."""
     o3d = require("open3d", None, package="open3d-cpu")
     origins, rotation = np.ascontiguousarray(origins), np.ascontiguousarray(rotation)
     rays = _pack_rays(origins, directions, rotation)
+    nthreads = nthreads or DEFAULT_THREADS[0]
     answer = geometry.raycasting.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=nthreads)
     t32 = answer["t_hit"].numpy()
     face = np.where(np.isfinite(t32), answer["primitive_ids"].numpy().astype(np.int64), -1)
