@@ -1,0 +1,46 @@
+"""ms-swift: its standard ``messages`` + ``images`` JSONL.
+
+One line per record::
+
+    {"id": "...", "messages": [{"role": "user", "content": "<image>How far ...?"},
+                               {"role": "assistant", "content": "7.23"}],
+     "images": ["/abs/build/images/3f/3f9a0c1e2b7d.jpg"]}
+
+ms-swift replaces each ``<image>`` tag of the user turn with the next entry of ``images``
+(one tag per image). Its documentation asks for URLs or paths, preferably absolute, so
+absolute paths are the default; relative ones (``paths="relative"``) resolve against the
+working directory of ``swift sft``, so run it from the build folder. Train with
+``swift sft --dataset <this folder>/train.jsonl --val_dataset <this folder>/val.jsonl``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datagen.writers import register
+from datagen.writers.base import Writer
+
+IMAGE_TAG = "<image>"
+
+
+@register("swift")
+class SwiftWriter(Writer):
+    """ms-swift standard rows: messages (user/assistant) with <image> tags, and images."""
+
+    name = "swift"
+
+    def to_row(self, record: dict) -> dict:
+        images = [self.image_path(image) for image in record["images"]]
+        return {
+            "id": record["id"],
+            "messages": [
+                {"role": "user", "content": IMAGE_TAG * len(images) + record["question"]},
+                {"role": "assistant", "content": record["answer"]},
+            ],
+            "images": images,
+        }
+
+    def finish(self, files: dict[str, Path]) -> list[Path]:
+        if self.options.paths == "relative" and files:
+            self.report.notes.append(f"run swift from {self.build_dir} (image paths are relative to it)")
+        return []
