@@ -168,3 +168,19 @@ def test_frame_index_points_at_unmarked_normalised_images(plane_build):
         with Image.open(out / frame["image"]) as image:
             assert image.size == tuple(frame["camera"][4:6])
         assert frame["camera"][:2] == [1000.0, 1000.0]
+
+
+def test_cli_build_exports_formats_and_refuses_unknown_ones(tmp_path):
+    from click.testing import CliRunner
+
+    from datagen.cli import main
+
+    out = tmp_path / "out"
+    args = ["-q", "build", "--source", FAKE, "--out", str(out), "--seed", "3", "--format", "llava"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(next((out / "exports" / "llava").glob("*.json")).read_text())
+    assert rows and all(row["conversations"][1]["from"] == "gpt" for row in rows)
+    result = CliRunner().invoke(main, ["build", "--source", FAKE, "--out", str(tmp_path / "x"), "--format", "nope"])
+    assert result.exit_code == 2 and "unknown writer 'nope'" in result.output
+    assert not (tmp_path / "x").exists()

@@ -21,9 +21,11 @@ import click
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="YAML build config.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad frame instead of skipping it.")
 @click.option("--overwrite", is_flag=True, help="Replace a build of a different config in --out.")
+@click.option("--format", "formats", multiple=True,
+              help="Also export for a trainer (repeatable; see `datagen list writers`), as `datagen export` does.")
 @click.pass_context
 def command(ctx, source, root, out_dir, tasks, frames, seed, splits, workers, engine, config_path, strict,
-            overwrite) -> None:
+            overwrite, formats) -> None:
     """Build question/answer records from a source into OUT (resumes an interrupted build)."""
     from datagen.config import load_config
     from datagen.pipeline import build, plan_shards
@@ -31,6 +33,11 @@ def command(ctx, source, root, out_dir, tasks, frames, seed, splits, workers, en
     overrides = {"source": source, "root": str(root) if root else None, "tasks": tasks, "frames": frames,
                  "seed": seed, "splits": splits}
     config = load_config(config_path, overrides)
+    if formats:
+        from datagen.writers import REGISTRY as WRITERS
+
+        for format_name in formats:
+            WRITERS.load_builtins().get(format_name)  # an unknown name fails before the build starts
     quiet = ctx.obj.get("quiet", False) if ctx.obj else False
     total_frames = sum(len(shard) for shard in plan_shards(config))
     started = time.perf_counter()
@@ -46,6 +53,12 @@ def command(ctx, source, root, out_dir, tasks, frames, seed, splits, workers, en
                          progress=progress)
     if not quiet:
         _summary(manifest, out_dir, time.perf_counter() - started)
+    for format_name in formats:
+        from datagen.writers.base import export
+
+        report = export(out_dir, format_name)
+        if not quiet:
+            click.echo(f"  exported {format_name}: {report.total_rows} rows in {report.out_dir}")
 
 
 def _rate(state: dict, started: float) -> str:
