@@ -966,9 +966,17 @@ def score_files(paths: Sequence[str | Path], reference: Reference, **options: An
 
 
 def reports_to_json(reports: Sequence[ScoreReport], reference: Reference, settings: dict) -> dict:
-    """The JSON document of ``datagen score --json``: reference, settings and one entry per run."""
-    return {"reference": str(reference.path), "records": len(reference), "settings": dict(settings),
-            "runs": [report.to_dict() for report in reports]}
+    """The JSON document of ``datagen score --json``: reference, settings and one entry per run.
+
+    With a single predictions file its metrics (``overall``, ``by_task``, ``by_source``, ...) also
+    stand at the top level, so ``doc["overall"]["delta1"]`` reads the headline number directly.
+    """
+    runs = [report.to_dict() for report in reports]
+    document = {"reference": str(reference.path), "records": len(reference), "settings": dict(settings)}
+    if len(runs) == 1:
+        document.update({key: value for key, value in runs[0].items() if key not in document})
+    document["runs"] = runs
+    return document
 
 
 # ---------------------------------------------------------------------------------------

@@ -174,7 +174,10 @@ def test_cli_duplicate_ids_keep_the_first(small_build, tmp_path):
     result = run("score", preds, "--ref", small_build, "--json", tmp_path / "s.json")
     assert result.exit_code == 0, result.output
     assert "2 repeated ids, first line of each kept" in result.output and f"{IDS[0]} (line 7)" in result.output
-    document = json.loads((tmp_path / "s.json").read_text())["runs"][0]
+    whole = json.loads((tmp_path / "s.json").read_text())
+    document = whole["runs"][0]
+    assert {key: whole[key] for key in ("overall", "by_task", "by_source")} == \
+        {key: document[key] for key in ("overall", "by_task", "by_source")}  # one file: metrics at the top too
     assert document["duplicates"]["count"] == 2
     assert document["overall"]["delta1"] == pytest.approx(4 / 6)  # the later, different answers are ignored
 
