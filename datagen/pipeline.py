@@ -435,11 +435,14 @@ def _remove_orphan_images(out_dir: Path) -> None:
 
 def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> dict:
     counts: dict = {"by_task": Counter(), "by_source": Counter(), "by_split": Counter()}
+    by_source_task: dict = {}
     skipped: dict = {}
     for record in layout.iter_records(out_dir, finished=False):
+        source = record["provenance"]["source"]
         counts["by_task"][record["task"]] += 1
-        counts["by_source"][record["provenance"]["source"]] += 1
+        counts["by_source"][source] += 1
         counts["by_split"][record["split"]] += 1
+        by_source_task.setdefault(source, Counter())[record["task"]] += 1
     for summary in summaries:
         for reason, ids in summary["skipped"].items():
             skipped.setdefault(reason, []).extend(ids)
@@ -455,7 +458,8 @@ def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> dict
                    "skipped": {reason: len(ids) for reason, ids in sorted(skipped.items())},
                    "skipped_ids": {reason: sorted(ids) for reason, ids in sorted(skipped.items())}},
         "counts": {"total": sum(counts["by_task"].values()),
-                   **{key: dict(sorted(value.items())) for key, value in counts.items()}},
+                   **{key: dict(sorted(value.items())) for key, value in counts.items()},
+                   "by_source_task": {s: dict(sorted(c.items())) for s, c in sorted(by_source_task.items())}},
         "images": sum(1 for _ in (out_dir / layout.IMAGES_DIR).rglob("*.*")),
         "checksums": files,
     }

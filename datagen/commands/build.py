@@ -67,11 +67,18 @@ def _rate(state: dict, started: float) -> str:
 
 
 def _summary(manifest: dict, out_dir: Path, seconds: float) -> None:
+    """Records per source and task as a table, then splits and skipped frames."""
     counts = manifest["counts"]
     click.echo(f"\n{counts['total']} records in {out_dir} ({seconds:.1f} s)")
-    rows = [("task", counts["by_task"]), ("source", counts["by_source"]), ("split", counts["by_split"])]
-    for title, table in rows:
-        click.echo(f"  by {title}: " + ", ".join(f"{name} {n}" for name, n in table.items()))
+    tasks = list(counts["by_task"])
+    rows = [["source", *tasks, "total"]]
+    for source, per_task in counts.get("by_source_task", {}).items():
+        rows.append([source, *(str(per_task.get(t, 0)) for t in tasks), str(sum(per_task.values()))])
+    rows.append(["total", *(str(counts["by_task"][t]) for t in tasks), str(counts["total"])])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    click.echo("  by split: " + ", ".join(f"{name} {n}" for name, n in counts["by_split"].items()))
     skipped = manifest["frames"]["skipped"]
     if skipped:
         click.echo("  frames skipped: " + ", ".join(f"{reason} {n}" for reason, n in skipped.items()))
