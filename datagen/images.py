@@ -16,11 +16,15 @@ from datagen.types import Frame
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG"}
 
 
+class ImageReadError(SourceError):
+    """A frame's image file is missing, unreadable, or not the camera's size."""
+
+
 def load_frame_image(frame: Frame) -> np.ndarray:
     """The frame's image as (H, W, 3) uint8, checked against the camera's size.
 
     Raises:
-        SourceError: the file is missing, unreadable, or not the camera's size.
+        ImageReadError: the file is missing, unreadable, or not the camera's size.
     """
     if frame.image is not None:
         return np.asarray(frame.image)
@@ -29,12 +33,12 @@ def load_frame_image(frame: Frame) -> np.ndarray:
         with Image.open(path) as image:
             array = np.asarray(image.convert("RGB"))
     except FileNotFoundError:
-        raise SourceError(f"{path}: image file not found (frame {frame.frame_id})") from None
+        raise ImageReadError(f"{path}: image file not found (frame {frame.frame_id})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise SourceError(f"{path}: not a readable image ({exc}) (frame {frame.frame_id})") from None
+        raise ImageReadError(f"{path}: not a readable image ({exc}) (frame {frame.frame_id})") from None
     expected = (frame.camera.height, frame.camera.width)
     if array.shape[:2] != expected:
-        raise SourceError(f"{path}: image is {array.shape[1]}x{array.shape[0]} px but the camera says "
+        raise ImageReadError(f"{path}: image is {array.shape[1]}x{array.shape[0]} px but the camera says "
                           f"{expected[1]}x{expected[0]} (frame {frame.frame_id})")
     return array
 

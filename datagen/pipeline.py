@@ -27,10 +27,10 @@ import numpy as np
 import datagen
 from datagen import records as layout
 from datagen.config import BuildConfig
-from datagen.errors import DatagenError
+from datagen.errors import CameraError, DatagenError, GeometryError, SourceError
 from datagen.geometry.projection import OcclusionFilter, project_points, view_from_depth_map
 from datagen.geometry.se3 import compose, invert
-from datagen.images import load_frame_image, store_image, write_atomic
+from datagen.images import ImageReadError, load_frame_image, store_image, write_atomic
 from datagen.markers import MARKERS
 from datagen.normalize import normalize, plan_normalization
 from datagen.render.raycast import cast_rays
@@ -220,9 +220,11 @@ class ShardWorker:
 
     def _frame_note(self, ctx: "_FrameContext") -> dict:
         """What the pose task needs of a frame later: its camera, split, unmarked image, some 3D points."""
-        rng = frame_rng(self.config.seed, ctx.frame.frame_id, "overlap")
+        config = self.config
+        rng = frame_rng(config.seed, ctx.frame.frame_id, "overlap")
         keep = np.sort(rng.permutation(len(ctx.view))[:OVERLAP_POINTS])
-        image = store_image(self.out_dir, ctx.image, self.config.image_format, self.config.jpeg_quality)
+        wanted = config.keep_unmarked_images or "pose" in config.tasks
+        image = store_image(self.out_dir, ctx.image, config.image_format, config.jpeg_quality) if wanted else None
         camera = ctx.chain.camera
         return {"frame_id": ctx.frame.frame_id, "sequence": ctx.frame.sequence, "split": ctx.split,
                 "source": ctx.frame.source, "image": image, "K": camera.K.tolist(), "width": camera.width,
@@ -253,14 +255,14 @@ class NoLabelsError(DatagenError):
     """A frame has no usable depth label."""
 
 
+#: Why a frame was skipped, by the most specific error class first.
+SKIP_REASONS = ((NoLabelsError, "no_valid_pixel"), (ImageReadError, "image_unreadable"),
+                (SourceError, "source_error"), (CameraError, "bad_camera"), (GeometryError, "bad_geometry"),
+                (ValueError, "invalid_value"), (OSError, "io_error"))
+
+
 def _skip_reason(exc: Exception) -> str:
-    if isinstance(exc, NoLabelsError):
-        return "no_valid_pixel"
-    name = type(exc).__name__
-    if name == "SourceError" and "image" in str(exc):
-        return "image_unreadable"
-    return {"SourceError": "source_error", "CameraError": "bad_camera", "GeometryError": "bad_geometry",
-            "ValueError": "invalid_value", "OSError": "io_error"}.get(name, "error")
+    return next((reason for cls, reason in SKIP_REASONS if isinstance(exc, cls)), "error")
 
 
 def make_record(config: BuildConfig, templates: dict, marker, task: str, k: int, sample: Sample,
@@ -320,7 +322,7 @@ def run_shard(config: BuildConfig, out_dir: str, index: int, frame_ids: list[str
     result = worker.run(index, frame_ids, strict=strict)
     records_path, notes_path = shard_paths(Path(out_dir), index)
     summary = {"index": index, "frames": len(frame_ids), "filtered": result.filtered, "skipped": result.skipped,
-               "notes": result.frames, "counts": _count(result.records)}
+               "notes": result.frames, "records": len(result.records)}
     write_atomic(notes_path, json.dumps(summary).encode())
     write_atomic(records_path, "".join(r.to_json() + "\n" for r in result.records).encode())
     return summary
@@ -335,12 +337,6 @@ def _worker(config: BuildConfig, out_dir: Path) -> ShardWorker:
         _WORKERS.clear()
         _WORKERS[key] = ShardWorker(config, out_dir)
     return _WORKERS[key]
-
-
-def _count(records: list[QARecord]) -> dict:
-    return {"by_task": dict(Counter(r.task for r in records)),
-            "by_source": dict(Counter(r.provenance["source"] for r in records)),
-            "by_split": dict(Counter(r.split for r in records))}
 
 
 def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False) -> None:
@@ -379,35 +375,39 @@ def plan_shards(config: BuildConfig) -> list[list[str]]:
 
 
 def build(config: BuildConfig, out_dir: str | Path, *, workers: int = 1, engine: str = "local",
-          strict: bool = False, overwrite: bool = False, progress: ProgressCallback | None = None) -> dict:
-    """Run (or resume) a build into ``out_dir`` and return its manifest."""
+          strict: bool = False, overwrite: bool = False, progress: ProgressCallback | None = None,
+          shards: list[list[str]] | None = None) -> dict:
+    """Run (or resume) a build into ``out_dir`` and return its manifest (``shards``: from ``plan_shards``)."""
     from datagen.engines import run_shards
 
     out_dir = Path(out_dir)
     prepare_out_dir(config, out_dir, overwrite)
-    shards = plan_shards(config)
+    shards = plan_shards(config) if shards is None else shards
     todo = [(i, ids) for i, ids in enumerate(shards) if not all(p.exists() for p in shard_paths(out_dir, i))]
     log.info("%d shards of up to %d frames; %d to build", len(shards), config.shard_size, len(todo))
 
     def done(summary: dict) -> None:
         if progress is not None:
-            progress(summary["frames"], sum(summary["counts"]["by_task"].values()))
+            progress(summary["frames"], summary["records"])
 
     run_shards(config, str(out_dir), todo, workers=workers, engine=engine, strict=strict, on_done=done)
     summaries = [json.loads(shard_paths(out_dir, i)[1].read_text()) for i in range(len(shards))]
     if "pose" in config.tasks:
         _write_pose_records(config, out_dir, summaries)
     _write_frame_index(config, out_dir, summaries)
-    _remove_orphan_images(out_dir)
-    manifest = _manifest(config, out_dir, summaries)
+    counts, used_images = _scan_records(out_dir)
+    used_images |= {frame["image"] for frame in layout.iter_frames_index(out_dir) if frame["image"]}
+    _remove_orphan_images(out_dir, used_images)
+    manifest = _manifest(config, out_dir, summaries, counts)
     write_atomic(out_dir / layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 
 
 def _write_pose_records(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> None:
-    worker = _worker(config, out_dir)
     notes = [note for summary in summaries for note in summary["notes"]]
-    records = pose_records(config, notes, worker.templates, worker.marker)
+    templates = load_templates(tasks=["pose"])
+    TASKS.load_builtins()
+    records = pose_records(config, notes, templates, MARKERS.get(config.marker)())
     path = out_dir / layout.RECORDS_DIR / "pose.jsonl"
     write_atomic(path, "".join(r.to_json() + "\n" for r in records).encode())
 
@@ -416,33 +416,39 @@ def _write_frame_index(config: BuildConfig, out_dir: Path, summaries: list[dict]
     """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source."""
     lines = []
     for note in (note for summary in summaries for note in summary["notes"]):
-        camera = _camera(note)
         entry = {"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
-                 "camera": camera.intrinsics(), "T_world_cam": note["T_world_cam"], "split": note["split"],
+                 "camera": _camera(note).intrinsics(), "T_world_cam": note["T_world_cam"], "split": note["split"],
                  "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
         lines.append(json.dumps(entry) + "\n")
     write_atomic(out_dir / layout.FRAMES_INDEX, "".join(lines).encode())
 
 
-def _remove_orphan_images(out_dir: Path) -> None:
+def _scan_records(out_dir: Path) -> tuple[dict, set]:
+    """One pass over the written records: counts per source and task, and the images they use."""
+    by_source_task: dict = {}
+    by_split: Counter = Counter()
+    used: set = set()
+    for record in layout.iter_records(out_dir, finished=False):
+        by_source_task.setdefault(record["provenance"]["source"], Counter())[record["task"]] += 1
+        by_split[record["split"]] += 1
+        used.update(record["images"])
+    by_task = sum(by_source_task.values(), Counter())
+    counts = {"total": sum(by_task.values()), "by_task": dict(sorted(by_task.items())),
+              "by_source": {s: sum(c.values()) for s, c in sorted(by_source_task.items())},
+              "by_split": dict(sorted(by_split.items())),
+              "by_source_task": {s: dict(sorted(c.items())) for s, c in sorted(by_source_task.items())}}
+    return counts, used
+
+
+def _remove_orphan_images(out_dir: Path, used: set) -> None:
     """Delete images nothing points to (unmarked frames not kept nor paired, interrupted shards)."""
-    used = {image for record in layout.iter_records(out_dir, finished=False) for image in record["images"]}
-    used |= {frame["image"] for frame in layout.iter_frames_index(out_dir) if frame["image"]}
     for path in sorted((out_dir / layout.IMAGES_DIR).rglob("*.*")):
         if path.relative_to(out_dir).as_posix() not in used:
             path.unlink()
 
 
-def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> dict:
-    counts: dict = {"by_task": Counter(), "by_source": Counter(), "by_split": Counter()}
-    by_source_task: dict = {}
+def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict], counts: dict) -> dict:
     skipped: dict = {}
-    for record in layout.iter_records(out_dir, finished=False):
-        source = record["provenance"]["source"]
-        counts["by_task"][record["task"]] += 1
-        counts["by_source"][source] += 1
-        counts["by_split"][record["split"]] += 1
-        by_source_task.setdefault(source, Counter())[record["task"]] += 1
     for summary in summaries:
         for reason, ids in summary["skipped"].items():
             skipped.setdefault(reason, []).extend(ids)
@@ -457,9 +463,7 @@ def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> dict
                    "outside_selected_splits": sum(s["filtered"] for s in summaries),
                    "skipped": {reason: len(ids) for reason, ids in sorted(skipped.items())},
                    "skipped_ids": {reason: sorted(ids) for reason, ids in sorted(skipped.items())}},
-        "counts": {"total": sum(counts["by_task"].values()),
-                   **{key: dict(sorted(value.items())) for key, value in counts.items()},
-                   "by_source_task": {s: dict(sorted(c.items())) for s, c in sorted(by_source_task.items())}},
+        "counts": counts,
         "images": sum(1 for _ in (out_dir / layout.IMAGES_DIR).rglob("*.*")),
         "checksums": files,
     }

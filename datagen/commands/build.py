@@ -39,7 +39,8 @@ def command(ctx, source, root, out_dir, tasks, frames, seed, splits, workers, en
         for format_name in formats:
             WRITERS.load_builtins().get(format_name)  # an unknown name fails before the build starts
     quiet = ctx.obj.get("quiet", False) if ctx.obj else False
-    total_frames = sum(len(shard) for shard in plan_shards(config))
+    shards = plan_shards(config)
+    total_frames = sum(len(shard) for shard in shards)
     started = time.perf_counter()
     state = {"records": 0}
 
@@ -50,7 +51,7 @@ def command(ctx, source, root, out_dir, tasks, frames, seed, splits, workers, en
             bar.update(frames_done)
 
         manifest = build(config, out_dir, workers=workers, engine=engine, strict=strict, overwrite=overwrite,
-                         progress=progress)
+                         progress=progress, shards=shards)
     if not quiet:
         _summary(manifest, out_dir, time.perf_counter() - started)
     for format_name in formats:
