@@ -36,6 +36,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from datagen import records as layout
 from datagen.errors import DatagenError
+from datagen.tasks.base import TASK_UNITS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ THUMB_QUALITY = 80
 SHEET_CELLS = 48
 SHEET_CELL_WIDTH_PX = 256
 BINS_PER_DECADE = 10
-TASK_ORDER = ("distance", "axis_distance", "speed", "time", "two_point", "pose")
+TASK_ORDER = tuple(TASK_UNITS)
 #: Okabe-Ito colours, told apart by colour-blind readers too.
 PALETTE = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#F0E442", "#000000")
 
@@ -96,7 +97,7 @@ class BuildStats:
 
     def add(self, record: dict) -> None:
         """Count one canonical record."""
-        task, source = record.get("task", "?"), record.get("provenance", {}).get("source", "?")
+        task, source = record.get("task", "?"), _source(record)
         self.total += 1
         self.by_source[source][task] += 1
         self.units.setdefault(task, record.get("unit", ""))
@@ -268,6 +269,11 @@ def svg_log_histogram(bins: Counter, title: str, unit: str, colour: str = PALETT
     return "".join(parts)
 
 
+def _source(record: dict) -> str:
+    """The record's source name, "?" when it has none (the same on cards, filters and plots)."""
+    return str(record.get("provenance", {}).get("source", "?"))
+
+
 def task_colours(tasks) -> dict[str, str]:
     """A fixed colour per task: the known tasks in TASK_ORDER first, others after."""
     ordered = [t for t in TASK_ORDER if t in tasks] + sorted(t for t in tasks if t not in TASK_ORDER)
@@ -325,7 +331,7 @@ def format_truth(value: object, unit: str) -> str:
 
 def _card(record: dict, image_src) -> str:
     """The HTML of one record card."""
-    task, source = str(record.get("task", "?")), str(record.get("provenance", {}).get("source", "?"))
+    task, source = str(record.get("task", "?")), _source(record)
     split, esc = str(record.get("split", "?")), html.escape
     images = []
     for relpath in record.get("images", []):
@@ -364,8 +370,8 @@ def _plots(stats: BuildStats) -> str:
 def render_page(build_dir: Path, sample: PreviewSample, image_src) -> str:
     """The whole preview page as one HTML string."""
     records, stats, manifest = sample.records, sample.stats, sample.manifest
-    counts = {key: Counter(str(r.get(key) if key != "source" else r.get("provenance", {}).get("source"))
-                           for r in records) for key in ("task", "source", "split")}
+    counts = {key: Counter(_source(r) if key == "source" else str(r.get(key)) for r in records)
+              for key in ("task", "source", "split")}
     title = f"datagen preview: {build_dir.resolve().name}"
     head = (f"<h1>{html.escape(title)}</h1><p>{stats.total} records in the build (schema "
             f"{html.escape(str(manifest.get('schema')))}, datagen {html.escape(str(manifest.get('datagen_version')))}"
@@ -462,7 +468,7 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: Previ
 def _caption(draw: ImageDraw.ImageDraw, font, record: dict, xy: tuple, width: int) -> None:
     """Two lines under a cell: task and truth, then source and split."""
     first = f"{record.get('task', '?')}: {format_truth(record.get('value'), str(record.get('unit', '')))}"
-    second = f"{record.get('provenance', {}).get('source', '?')} / {record.get('split', '?')}"
+    second = f"{_source(record)} / {record.get('split', '?')}"
     for line_no, text in enumerate((first, second)):
         while len(text) > 4 and draw.textlength(text, font=font) > width:
             text = text[:-2] + "\u2026"

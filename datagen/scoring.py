@@ -31,6 +31,7 @@ import numpy as np
 
 from datagen.errors import DatagenError
 from datagen.records import check_build_dir, record_files
+from datagen.tasks.base import TASK_UNITS  # base unit of every task; answers are converted to it
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,6 @@ class ScoringError(DatagenError):
     """Predictions or reference records cannot be scored (bad file, bad argument)."""
 
 
-#: Base unit of every task; answers are converted to it before scoring.
-TASK_UNITS = {"distance": "m", "axis_distance": "m", "two_point": "m", "pose": "m",
-              "speed": "m/s", "time": "s"}
 BASE_UNITS = ("m", "m/s", "s")
 #: Keys of a predictions line that may hold the model's output, in the order they are tried.
 OUTPUT_KEYS = ("output", "prediction", "response")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import Iterator
 
 from datagen.types import Frame
 
@@ -17,8 +17,6 @@ class Source(abc.ABC):
     ``__post_init__``), ``frame_ids()`` and ``load_frame(frame_id)``. Workers load
     frames by id, so a build can be split in shards and resumed.
     """
-
-    name: ClassVar[str] = ""
 
     @dataclass(frozen=True)
     class Config:

@@ -69,7 +69,6 @@ _SCENE_AND_NUMBER = re.compile(r"^(?P<scene>.*?[A-Za-z].*?)[_\-. ]*\d+$")
 class DepthLMSource(Source):
     """A DepthLM curated JSONL and its image folder; one frame per line."""
 
-    name = NAME
 
     @dataclass(frozen=True)
     class Config:

@@ -35,7 +35,6 @@ NAME = "synthetic"
 class SyntheticSource(Source):
     """Renders the frames of datagen's synthetic scene recipes."""
 
-    name = NAME
 
     @dataclass(frozen=True)
     class Config:
