@@ -144,6 +144,10 @@ class JsonArraySink(JsonlSink):
         super().close()
 
 
+#: The image placeholder of LLaVA-style conversations.
+IMAGE_TOKEN = "<image>"
+
+
 class Writer:
     """Base class of the exporters; a subclass implements ``to_row`` and, if needed, the hooks.
 
@@ -160,6 +164,8 @@ class Writer:
     suffix: ClassVar[str] = ".jsonl"
     variants: ClassVar[tuple[str, ...]] = ()  # the first is the default
     sink_class: ClassVar[type] = JsonlSink
+    #: What to tell the user when image paths are written relative to the build folder ({build_dir}).
+    relative_paths_hint: ClassVar[str] = ""
 
     def __init__(self, build_dir: Path, out_dir: Path, options: ExportOptions) -> None:
         self.build_dir = Path(build_dir).resolve()
@@ -193,6 +199,9 @@ class Writer:
 
     def finish(self, files: dict[str, Path]) -> list[Path]:
         """Write file-level extras once the data files (``files``: split -> path) are in place."""
+        if self.options.paths == "relative" and files and self.relative_paths_hint:
+            hint = self.relative_paths_hint.format(build_dir=self.build_dir)
+            self.report.notes.append(f"{hint} (image paths are relative to it)")
         return []
 
     def file_name(self, split: str) -> str:

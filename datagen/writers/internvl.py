@@ -23,9 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from datagen.writers import register
-from datagen.writers.base import Writer, write_json
+from datagen.writers.base import IMAGE_TOKEN, Writer, write_json
+from datagen.writers.llava import image_field
 
-IMAGE_TOKEN = "<image>"
 
 
 def human_value(question: str, n_images: int) -> str:
@@ -46,7 +46,7 @@ class InternVLWriter(Writer):
         images = list(record["images"])
         return {
             "id": record["id"],
-            "image": images[0] if len(images) == 1 else images,
+            "image": image_field(images),
             "conversations": [{"from": "human", "value": human_value(record["question"], len(images))},
                               {"from": "gpt", "value": record["answer"]}],
         }

@@ -23,10 +23,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from datagen.writers import register
-from datagen.writers.base import Writer, write_json
+from datagen.writers.base import IMAGE_TOKEN, Writer, write_json
 
 DATASET_INFO = "dataset_info.json"
-IMAGE_TOKEN = "<image>"
+
+
+def messages_row(record: dict, images: list[str]) -> dict:
+    """A ShareGPT-style row: user turn with one ``<image>`` per image, assistant answer, image list."""
+    return {
+        "id": record["id"],
+        "messages": [
+            {"role": "user", "content": IMAGE_TOKEN * len(images) + record["question"]},
+            {"role": "assistant", "content": record["answer"]},
+        ],
+        "images": images,
+    }
 
 
 def dataset_name(split: str) -> str:
@@ -39,23 +50,15 @@ class LlamaFactoryWriter(Writer):
     """ShareGPT multimodal rows (messages + images) and their dataset_info.json entries."""
 
     name = "llamafactory"
+    relative_paths_hint = "set media_dir: {build_dir}"
 
     def to_row(self, record: dict) -> dict:
-        images = [self.image_path(image) for image in record["images"]]
-        return {
-            "id": record["id"],
-            "messages": [
-                {"role": "user", "content": IMAGE_TOKEN * len(images) + record["question"]},
-                {"role": "assistant", "content": record["answer"]},
-            ],
-            "images": images,
-        }
+        return messages_row(record, [self.image_path(image) for image in record["images"]])
 
     def finish(self, files: dict[str, Path]) -> list[Path]:
         """Write dataset_info.json with one sharegpt entry per split file."""
+        super().finish(files)
         info = {dataset_name(split): dataset_entry(path.name) for split, path in files.items()}
-        if self.options.paths == "relative":
-            self.report.notes.append(f"set media_dir: {self.build_dir} (image paths are relative to it)")
         return [write_json(self.out_dir / DATASET_INFO, info)] if info else []
 
 

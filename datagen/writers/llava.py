@@ -18,12 +18,8 @@ The array is written element by element, so the file never sits in memory.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from datagen.writers import register
-from datagen.writers.base import JsonArraySink, Writer
-
-IMAGE_TOKEN = "<image>"
+from datagen.writers.base import IMAGE_TOKEN, JsonArraySink, Writer
 
 
 def image_field(images: list[str]) -> str | list[str]:
@@ -44,13 +40,9 @@ class LlavaWriter(Writer):
     name = "llava"
     suffix = ".json"
     sink_class = JsonArraySink
+    relative_paths_hint = "pass --image_folder {build_dir}"
 
     def to_row(self, record: dict) -> dict:
         images = [self.image_path(image) for image in record["images"]]
         return {"id": record["id"], "image": image_field(images),
                 "conversations": conversations(record["question"], record["answer"], len(images))}
-
-    def finish(self, files: dict[str, Path]) -> list[Path]:
-        if self.options.paths == "relative" and files:
-            self.report.notes.append(f"pass --image_folder {self.build_dir} (image paths are relative to it)")
-        return []

@@ -18,26 +18,16 @@ trainer opens ``data_path / image``, so absolute paths (the default) work with a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from datagen.writers import register
-from datagen.writers.base import Writer
-from datagen.writers.llava import conversations, image_field
+from datagen.writers.base import JsonlSink
+from datagen.writers.llava import LlavaWriter
 
 
 @register("qwen")
-class QwenWriter(Writer):
-    """Qwen2.5-VL fine-tune rows: image (path or list) and human/gpt conversations."""
+class QwenWriter(LlavaWriter):
+    """Qwen2.5-VL fine-tune rows: LLaVA's rows (image, human/gpt conversations), one JSON line each."""
 
     name = "qwen"
-
-    def to_row(self, record: dict) -> dict:
-        images = [self.image_path(image) for image in record["images"]]
-        return {"id": record["id"], "image": image_field(images),
-                "conversations": conversations(record["question"], record["answer"], len(images))}
-
-    def finish(self, files: dict[str, Path]) -> list[Path]:
-        if self.options.paths == "relative" and files:
-            self.report.notes.append(f"set data_path: {self.build_dir} in qwenvl/data/__init__.py "
-                                     "(image paths are relative to it)")
-        return []
+    suffix = ".jsonl"
+    sink_class = JsonlSink
+    relative_paths_hint = "set data_path: {build_dir} in qwenvl/data/__init__.py"

@@ -15,12 +15,9 @@ working directory of ``swift sft``, so run it from the build folder. Train with
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from datagen.writers import register
 from datagen.writers.base import Writer
-
-IMAGE_TAG = "<image>"
+from datagen.writers.llamafactory import messages_row
 
 
 @register("swift")
@@ -28,19 +25,7 @@ class SwiftWriter(Writer):
     """ms-swift standard rows: messages (user/assistant) with <image> tags, and images."""
 
     name = "swift"
+    relative_paths_hint = "run swift from {build_dir}"
 
     def to_row(self, record: dict) -> dict:
-        images = [self.image_path(image) for image in record["images"]]
-        return {
-            "id": record["id"],
-            "messages": [
-                {"role": "user", "content": IMAGE_TAG * len(images) + record["question"]},
-                {"role": "assistant", "content": record["answer"]},
-            ],
-            "images": images,
-        }
-
-    def finish(self, files: dict[str, Path]) -> list[Path]:
-        if self.options.paths == "relative" and files:
-            self.report.notes.append(f"run swift from {self.build_dir} (image paths are relative to it)")
-        return []
+        return messages_row(record, [self.image_path(image) for image in record["images"]])

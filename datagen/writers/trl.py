@@ -25,7 +25,6 @@ the working directory when the images are decoded.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from datagen.writers import register
 from datagen.writers.base import Writer
@@ -47,6 +46,7 @@ class TrlWriter(Writer):
     """TRL conversational rows with an ``images`` column: prompt/completion, or messages."""
 
     name = "trl"
+    relative_paths_hint = "decode images from {build_dir}"
     variants = (PROMPT_COMPLETION, MESSAGES)
 
     def to_row(self, record: dict) -> dict:
@@ -57,7 +57,4 @@ class TrlWriter(Writer):
             return {"id": record["id"], "images": images, "messages": [user, assistant]}
         return {"id": record["id"], "images": images, "prompt": [user], "completion": [assistant]}
 
-    def finish(self, files: dict[str, Path]) -> list[Path]:
-        if self.options.paths == "relative" and files:
-            self.report.notes.append(f"decode images from {self.build_dir} (image paths are relative to it)")
-        return []
+
