@@ -355,6 +355,13 @@ class Crop(Step):
 # --------------------------------------------------------------------------- chain
 
 
+def _fold(camera: Camera, steps: tuple) -> Camera:
+    """The camera after applying ``steps`` in order."""
+    for step in steps:
+        camera = step.camera(camera)
+    return camera
+
+
 @dataclass(frozen=True, eq=False)
 class NormalizationChain:
     """The steps from a source camera to its normalised (pinhole) camera.
@@ -374,22 +381,13 @@ class NormalizationChain:
         bad = [type(s).__name__ for s in self.steps if not isinstance(s, Step)]
         if bad:
             raise GeometryError(f"NormalizationChain.steps must be Step objects, got {bad}")
-        expected = self._fold(self.source_camera)
-        _check_camera(self.camera, expected, "NormalizationChain.camera")
+        _check_camera(self.camera, _fold(self.source_camera, self.steps), "NormalizationChain.camera")
 
     @classmethod
     def from_steps(cls, source_camera: Camera, steps) -> "NormalizationChain":
         """The chain of ``steps`` from ``source_camera``, its final camera computed."""
         steps = tuple(steps)
-        camera = source_camera
-        for step in steps:
-            camera = step.camera(camera)
-        return cls(source_camera, steps, camera)
-
-    def _fold(self, camera: Camera) -> Camera:
-        for step in self.steps:
-            camera = step.camera(camera)
-        return camera
+        return cls(source_camera, steps, _fold(source_camera, steps))
 
     def apply_image(self, img: np.ndarray) -> np.ndarray:
         """Map the source image to the normalised one.

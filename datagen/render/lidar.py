@@ -9,6 +9,8 @@ in order within a column, as a real sweep reads out.
 
 from __future__ import annotations
 
+import functools
+
 import logging
 from dataclasses import dataclass
 
@@ -62,17 +64,20 @@ class LidarConfig:
             raise ValueError(f"LidarConfig.dropout must be in [0, 1), got {self.dropout}")
 
 
+@functools.lru_cache(maxsize=8)
 def lidar_directions(config: LidarConfig) -> np.ndarray:
-    """Unit beam directions of one revolution.
+    """Unit beam directions of one revolution, computed once per sensor configuration.
 
     Returns:
-        (azimuth_steps * beams, 3) float64 unit vectors, LiDAR frame (x forward, y left, z up),
-        column by column: row ``column * beams + beam``.
+        (azimuth_steps * beams, 3) float64 read-only unit vectors, LiDAR frame (x forward, y left,
+        z up), column by column: row ``column * beams + beam``.
     """
     elevation = np.deg2rad(np.linspace(*config.vertical_fov_deg, config.beams))
     azimuth = 2.0 * np.pi * np.arange(config.azimuth_steps) / config.azimuth_steps
     az, el = np.meshgrid(azimuth, elevation, indexing="ij")
-    return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1).reshape(-1, 3)
+    directions = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1).reshape(-1, 3)
+    directions.setflags(write=False)
+    return directions
 
 
 def simulate_lidar(scene: Scene, T_world_lidar: np.ndarray, config: LidarConfig, rng: np.random.Generator,
