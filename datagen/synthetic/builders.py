@@ -128,16 +128,23 @@ def _keep_out(xy_min, xy_max) -> np.ndarray:
 
 # --- room --------------------------------------------------------------------------------------
 
+def _room_shell(length: float, width: float, height: float, floor: Material, ceiling: Material,
+                walls: Material) -> list[SceneObject]:
+    """Floor, ceiling and four walls of a closed room centred on the origin, floor at z = 0."""
+    t = _WALL_M
+    size = (length + 2 * t, width + 2 * t, t)
+    return [_slab("floor", "floor", size, (0, 0, -t / 2), floor),
+            _slab("ceiling", "ceiling", size, (0, 0, height + t / 2), ceiling),
+            *_walls(length, width, height, walls)]
+
+
 def room_layout(recipe: Recipe, rng: np.random.Generator, path_rng: np.random.Generator,
                 materials: MaterialDraws) -> Layout:
     """A closed room centred on the origin (floor z = 0) and a straight walk along x."""
     spec = recipe.layout
     length, width, height = spec.length_m.draw(rng), spec.width_m.draw(rng), spec.height_m.draw(rng)
-    t = _WALL_M
-    objects = [_slab("floor", "floor", (length + 2 * t, width + 2 * t, t), (0, 0, -t / 2), materials.pick(spec.floor)),
-               _slab("ceiling", "ceiling", (length + 2 * t, width + 2 * t, t), (0, 0, height + t / 2),
-                     materials.pick(spec.ceiling))]
-    objects += _walls(length, width, height, materials.pick(spec.walls))
+    floor, ceiling = materials.pick(spec.floor), materials.pick(spec.ceiling)
+    objects = _room_shell(length, width, height, floor, ceiling, materials.pick(spec.walls))
     path, corridor = walk(recipe, length, width, path_rng)
     sites = {"floor": Site(strips=(Strip((-length / 2, -width / 2, length / 2, width / 2)),), z_max_m=height),
              "wall": Site(walls=_wall_segments(length, width), z_max_m=height)}
@@ -326,11 +333,8 @@ def tabletop_layout(recipe: Recipe, rng: np.random.Generator, path_rng: np.rando
     radius = max(recipe.path.radius_m.draw(path_rng), math.hypot(length / 2, width / 2) + recipe.path.clearance_m)
     half = radius + spec.room_margin_m.draw(rng)
     room_height = spec.room_height_m.draw(rng)
-    t = _WALL_M
-    side = 2 * half + 2 * t
-    objects += [_slab("floor", "floor", (side, side, t), (0, 0, -t / 2), materials.pick(spec.floor)),
-                _slab("ceiling", "ceiling", (side, side, t), (0, 0, room_height + t / 2), materials.pick(spec.walls))]
-    objects += _walls(2 * half, 2 * half, room_height, materials.pick(spec.walls))
+    floor, ceiling = materials.pick(spec.floor), materials.pick(spec.walls)
+    objects += _room_shell(2 * half, 2 * half, room_height, floor, ceiling, materials.pick(spec.walls))
     path = orbit(recipe, np.array([0.0, 0.0, height]), radius, (length, width), path_rng)
     top_strip = Strip((-length / 2 + 0.02, -width / 2 + 0.02, length / 2 - 0.02, width / 2 - 0.02), height)
     return Layout(objects, path, {"table": Site(strips=(top_strip,))}, Occupancy(_GAPS["tabletop"]), materials)
