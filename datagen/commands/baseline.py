@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from datagen import baselines
+from datagen.types import SPLITS
 
 
 @click.command("baseline")
@@ -17,9 +18,9 @@ from datagen import baselines
               help="The constant answer, in each task's base unit (m, m/s, s); the paper uses 2.0.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Predictions JSONL to write (what `datagen score` reads).")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
+@click.option("--split", type=click.Choice([*SPLITS, "all"]), default="test", show_default=True,
               help="Records to answer.")
-@click.option("--fit-split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True,
+@click.option("--fit-split", type=click.Choice(SPLITS), default="train", show_default=True,
               help="Records the median is taken over.")
 def command(build_dir: Path, kind: str, value: float | None, out: Path, split: str, fit_split: str) -> None:
     """Write baseline predictions for the records of the build in BUILD_DIR."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from datagen.engines import ENGINES
+
 
 @click.command("build")
 @click.option("--source", default=None, help="Source name (default: synthetic, the bundled scenes).")
@@ -17,7 +19,7 @@ import click
 @click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="YAML build config.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad frame instead of skipping it.")
 @click.option("--overwrite", is_flag=True, help="Replace a build of a different config in --out.")

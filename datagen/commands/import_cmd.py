@@ -11,20 +11,23 @@ from pathlib import Path
 
 import click
 
+from datagen.engines import ENGINES
+from datagen.types import DEPTH_KINDS
+
 
 @click.command("import")
 @click.argument("jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder the JSONL's image paths are relative to [default: the JSONL's folder].")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output build folder.")
-@click.option("--depth-kind", type=click.Choice(["z", "range"]), default=None,
+@click.option("--depth-kind", type=click.Choice(DEPTH_KINDS), default=None,
               help="What the JSONL's depth holds [default: z, as in DepthLM's iBims-1 example].")
 @click.option("--limit", type=int, default=None, help="Use only the first N lines.")
 @click.option("--tasks", default=None, help="Comma-separated tasks (default: all six).")
 @click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="YAML build config; the options above override it.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad line instead of skipping it.")

@@ -9,6 +9,7 @@ import click
 
 from datagen import scoring
 from datagen.scoring import ScoreReport
+from datagen.types import SPLITS
 
 
 def _parse_bins(ctx: click.Context, param: click.Parameter, text: str) -> tuple[float, ...]:
@@ -30,7 +31,7 @@ def _parse_bins(ctx: click.Context, param: click.Parameter, text: str) -> tuple[
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples for the 95% interval of δ1 (0 = none).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=None,
+@click.option("--split", type=click.Choice([*SPLITS, "all"]), default=None,
               help="Split to score [default: the splits of the records predicted].")
 @click.option("--skip-missing", is_flag=True,
               help="Leave records without a prediction out instead of counting them wrong.")
