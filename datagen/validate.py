@@ -9,6 +9,7 @@ and the answer text parses back to the value at its rounding.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,8 @@ def _check_images(record: dict, camera: Camera, build_dir: Path) -> list[str]:
         if not path.is_file():
             problems.append(f"image {relpath} missing")
             continue
-        with Image.open(path) as handle:
-            image = np.asarray(handle.convert("RGB"))
+        stat = path.stat()
+        image = _load_rgb(path, stat.st_mtime_ns, stat.st_size)
         size = _expected_size(record, k, camera)
         if (image.shape[1], image.shape[0]) != size:
             problems.append(f"image {relpath} is {image.shape[1]}x{image.shape[0]}, camera says {size[0]}x{size[1]}")
@@ -85,6 +86,13 @@ def _check_images(record: dict, camera: Camera, build_dir: Path) -> list[str]:
                 if not check_marker(image, np.asarray(pixel), style):
                     problems.append(f"no {style.name} marker at labelled pixel {pixel}")
     return problems
+
+
+@functools.lru_cache(maxsize=4)
+def _load_rgb(path: Path, mtime_ns: int, size: int) -> np.ndarray:
+    """Decode an image once for the consecutive records that share it (keyed also by its mtime and size)."""
+    with Image.open(path) as handle:
+        return np.asarray(handle.convert("RGB"))
 
 
 def _expected_size(record: dict, k: int, camera: Camera) -> tuple[int, int]:
