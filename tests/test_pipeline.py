@@ -184,3 +184,28 @@ def test_cli_build_exports_formats_and_refuses_unknown_ones(tmp_path):
     result = CliRunner().invoke(main, ["build", "--source", FAKE, "--out", str(tmp_path / "x"), "--format", "nope"])
     assert result.exit_code == 2 and "unknown writer 'nope'" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_validate_finds_tampered_values_answers_markers_and_missing_images(plane_build, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from datagen.cli import main
+
+    out = tmp_path / "copy"
+    shutil.copytree(plane_build[0], out)
+    shard = sorted((out / "records").glob("shard-*.jsonl"))[0]
+    records = [json.loads(line) for line in shard.read_text().splitlines()]
+    records[0]["value"] *= 1.01                      # value no longer follows from the label
+    records[1]["answer"] = "about 900 meters"        # answer disagrees with the value
+    records[2]["label"]["pixels"][0][0] += 40        # marker is not at the labelled pixel
+    (out / records[5]["images"][0]).unlink()         # image missing
+    shard.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = validate_build(out)
+    failed = {record_id for record_id, _ in report.failures}
+    assert {records[i]["id"] for i in (0, 1, 2, 5)} <= failed
+    assert any("does not follow from the label" in p for _, p in report.failures)
+    assert any("missing" in p for _, p in report.failures)
+    result = CliRunner().invoke(main, ["validate", str(out)])
+    assert result.exit_code == 1 and "FAIL" in result.output
