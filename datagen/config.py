@@ -36,7 +36,7 @@ GROUND_TRUTH = ("auto", "mesh", "depth_map", "lidar")  # auto: mesh, else depth 
 ENGINES = ("local", "ray")
 IMAGE_FORMATS = ("jpg", "png")
 #: Options given as one comma-separated string on the command line.
-LIST_OPTIONS = ("tasks", "splits", "answer_styles")
+LIST_OPTIONS = ("tasks", "splits", "answer_styles", "cameras")
 MAX_SEED = 2**63 - 1
 #: Upper bounds of nested options (section, field) -> (bound, why), beyond which a build runs out of
 #: memory or time: each sampled point or pair is a marked image written to disk.
@@ -69,7 +69,9 @@ class BuildConfig:
     root: str | None = None
     source_options: dict = field(default_factory=dict)
     tasks: tuple[str, ...] = ALL_TASKS
-    frames: int | None = None
+    frames: int | None = None  # at most this many frames (after the filters below)
+    cameras: tuple[str, ...] | None = None  # camera names to use; None: all the source has
+    every: int = 1  # every N-th frame of each sequence and camera
     seed: int = 0
     splits: tuple[str, ...] = SPLITS
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -103,6 +105,9 @@ class BuildConfig:
         _check_choice("image_format", self.image_format, IMAGE_FORMATS)
         if self.frames is not None:
             _check_int("frames", self.frames, 1, None, "a positive number of frames, or empty for all")
+        _check_int("every", self.every, 1, None, "a positive integer")
+        if self.cameras is not None and (not self.cameras or not all(isinstance(c, str) and c for c in self.cameras)):
+            raise ConfigError(f"cameras: must be a non-empty list of camera names, got {list(self.cameras)}")
         _check_int("seed", self.seed, 0, MAX_SEED, "a non-negative integer")
         _check_int("mesh_label_stride_px", self.mesh_label_stride_px, 1, 64)
         _check_int("shard_size", self.shard_size, 1, 100_000)
