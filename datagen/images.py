@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from datagen import ownership
 from datagen.errors import SourceError
@@ -52,6 +52,25 @@ def encode_image(image: np.ndarray, image_format: str = "jpg", jpeg_quality: int
     options = {"quality": jpeg_quality, "subsampling": 0} if image_format == "jpg" else {"optimize": False}
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format=EXTENSIONS[image_format], **options)
     return buffer.getvalue()
+
+
+def signed_png(image: np.ndarray | Image.Image, software: str, optimize: bool = False) -> bytes:
+    """PNG bytes of ``image`` whose ``Software`` text names what wrote it (see ``png_software``)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", software)
+    buffer = io.BytesIO()
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
+    picture.save(buffer, format="PNG", optimize=optimize, pnginfo=info)
+    return buffer.getvalue()
+
+
+def png_software(path: Path) -> str | None:
+    """The ``Software`` text of a PNG file, or None (not a PNG, unreadable, no such text)."""
+    try:
+        with Image.open(path) as image:
+            return image.text.get("Software") if image.format == "PNG" else None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
 
 
 def image_relpath(data: bytes, image_format: str, digest: str | None = None) -> str:

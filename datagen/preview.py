@@ -32,11 +32,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from datagen import ownership
 from datagen import records as layout
 from datagen.errors import DatagenError
+from datagen.images import png_software, signed_png
 from datagen.tasks.base import TASK_UNITS
 
 log = logging.getLogger(__name__)
@@ -462,12 +463,8 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: Previ
         sheet.paste(image, (x, y))
         _caption(draw, font, record, (x, y + image.height + 2), cell_width_px)
     out = Path(out)
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", GENERATOR)
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG", optimize=True, pnginfo=info)
     try:
-        ownership.write_file(out, buffer.getvalue(), signature=_is_datagen_sheet)
+        ownership.write_file(out, signed_png(sheet, GENERATOR, optimize=True), signature=lambda p: png_software(p) == GENERATOR)
     except OSError as exc:
         raise PreviewError(f"{out}: cannot write the contact sheet ({exc.strerror or exc})") from None
     return out
@@ -477,15 +474,6 @@ def _is_datagen_page(path: Path) -> bool:
     """Whether the file at ``path`` is a preview page datagen wrote (its generator tag)."""
     with open(path, "rb") as handle:
         return f'<meta name="generator" content="{GENERATOR}">'.encode() in handle.read(4096)
-
-
-def _is_datagen_sheet(path: Path) -> bool:
-    """Whether the file at ``path`` is a contact sheet datagen wrote (its PNG Software text)."""
-    try:
-        with Image.open(path) as image:
-            return image.format == "PNG" and image.text.get("Software") == GENERATOR
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-        return False
 
 
 def _caption(draw: ImageDraw.ImageDraw, font, record: dict, xy: tuple, width: int) -> None:

@@ -194,3 +194,32 @@ def test_export_and_preview_replace_only_their_own_files(tmp_path):
     sheet.write_bytes(b"not datagen's")
     _one_line_error(_cli("preview", out, "--out", tmp_path / "p.html", "--contact-sheet", sheet), "sheet.png")
     assert sheet.read_bytes() == b"not datagen's"
+
+
+def test_a_users_files_survive_an_import(user_folder, tmp_path):
+    from PIL import Image
+
+    release = tmp_path / "release"
+    (release / "img").mkdir(parents=True)
+    Image.new("RGB", (8, 6), (90, 120, 150)).save(release / "img" / "a_1.png")
+    entry = {"image": "img/a_1.png", "intrinsics": [10.0, 10.0, 3.5, 2.5, 8, 6],
+             "pixel_coords": [[1, 1], [6, 4], [3, 2]], "depth": [1.0, 2.0, 3.0]}
+    (release / "data_test.jsonl").write_text(json.dumps(entry) + "\n")
+    args = ["import", release / "data_test.jsonl", "--out", user_folder, "--tasks", "distance"]
+    _one_line_error(_cli(*args), "not a datagen build folder")
+    for extra in (["--allow-nonempty"], [], ["--seed", "2", "--overwrite"]):
+        result = _cli(*args, *extra)
+        assert result.exit_code == 0, (extra, result.output)
+        _user_files_intact(user_folder)
+    assert read_manifest(user_folder)["counts"]["total"] == 1
+
+
+def test_overlay_replaces_only_its_own_png(tmp_path):
+    out = tmp_path / "overlay.png"
+    out.write_bytes(b"a user's picture")
+    args = ["overlay", "--source", "tests.fake_source:RigSource", "-O", "frames=2", "--out", out]
+    _one_line_error(_cli(*args), "overlay.png", "not written by datagen")
+    assert out.read_bytes() == b"a user's picture"
+    out.unlink()
+    for _ in range(2):
+        assert _cli(*args).exit_code == 0
