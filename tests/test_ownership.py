@@ -223,3 +223,16 @@ def test_overlay_replaces_only_its_own_png(tmp_path):
     out.unlink()
     for _ in range(2):
         assert _cli(*args).exit_code == 0
+
+
+def test_baseline_replaces_only_its_own_predictions(tmp_path):
+    out = tmp_path / "out"
+    build(load_config(None, {"source": FAKE, "seed": 3, "tasks": ["distance"], "split_ratios": [0, 0, 1]}), out)
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text('{"id": "x", "output": "my model says 3"}\n')
+    args = ["baseline", out, "--kind", "constant", "--value", "2", "--out", predictions]
+    _one_line_error(_cli(*args), "predictions.jsonl", "not written by datagen")
+    assert predictions.read_text() == '{"id": "x", "output": "my model says 3"}\n'
+    predictions.unlink()
+    for _ in range(2):
+        assert _cli(*args).exit_code == 0
