@@ -17,13 +17,14 @@ only proof needed to remove one left by a process that no longer runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import secrets
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from datagen.errors import DatagenError
 
@@ -162,21 +163,27 @@ def with_filename(exc: OSError, path: Path) -> OSError:
     return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Re-raise an OSError that names no file as one naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        named = with_filename(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
+
+
 def write_tmp(path: Path, data: bytes) -> Path:
     """Write ``data`` to a datagen temporary file beside ``path`` (synced); return the temporary path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(path)
     try:
-        with open(tmp, "wb") as handle:
+        with naming(path), open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-    except OSError as exc:
-        _discard(tmp)
-        named = with_filename(exc, path)
-        if named is exc:
-            raise
-        raise named from exc
     except BaseException:
         _discard(tmp)
         raise
@@ -241,6 +248,9 @@ def remove_owned_files(root: Path, prefixes: tuple[str, ...] = ("",)) -> int:
             folder.rmdir()
         except OSError:  # not empty: something else is there
             pass
+    if prefixes == ("",):  # every claim is now of a file gone or not datagen's: start a fresh ledger
+        for ledger in (root / STATE_DIR / LEDGER_DIR).glob("*.tsv"):
+            ledger.unlink()
     return removed
 
 

@@ -216,7 +216,7 @@ class ShardWorker:
                 if strict or not is_input_fault(exc):
                     raise
                 reason = _skip_reason(exc)
-                log.warning("skipping frame %s: %s", frame_id, exc)
+                log.info("skipping frame %s: %s", frame_id, exc)  # the CLI names the first few; the manifest all
                 result.skipped.setdefault(reason, []).append(frame_id)
                 result.errors[frame_id] = str(exc)
         return result

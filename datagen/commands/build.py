@@ -29,7 +29,7 @@ SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them 
                    "See docs/sources/<name>.md.")
 @click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="YAML build config.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad frame instead of skipping it.")

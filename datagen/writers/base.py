@@ -123,7 +123,8 @@ class JsonlSink:
 
     def close(self) -> None:
         """Finish the file and move it into place (claimed in the ledger first)."""
-        self.handle.close()
+        with ownership.naming(self.path):
+            self.handle.close()
         ownership.commit(self.tmp, self.path)
 
     def abort(self) -> None:
@@ -285,17 +286,16 @@ class Writer:
             for split, row in self.rows(self._counted(self.records())):
                 if split not in sinks:
                     sinks[split] = self.open_sink(self.out_dir / self.file_name(split))
-                sinks[split].write(row)
+                with ownership.naming(sinks[split].path):
+                    sinks[split].write(row)
                 self.report.rows[split] += 1
-            return self._close(sinks)
-        except BaseException as exc:  # a closed sink's file is in place: abort drops only what is unfinished
+            with ownership.naming(self.out_dir):
+                return self._close(sinks)
+        except BaseException:  # a closed sink's file is in place: abort drops only what is unfinished
             for sink in [*sinks.values(), self._skipped_sink]:
                 if sink is not None:
                     sink.abort()
-            named = ownership.with_filename(exc, self.out_dir) if isinstance(exc, OSError) else exc
-            if named is exc:
-                raise
-            raise named from exc
+            raise
 
     def _claim_out_dir(self) -> None:
         """Make sure a ledger covers ``out_dir``: the build's when inside it, else the export folder's own."""
