@@ -114,6 +114,16 @@ def claims(root: Path, paths: Iterable[str] | None = None, prefix: str | None = 
     return out
 
 
+def compact(root: Path) -> None:
+    """Drop repeated lines from the ledger files of ``root`` (a resumed write claims its file again),
+    so that a resumed build ends with the ledger of an uninterrupted one. Call with no writer running."""
+    for ledger in sorted((Path(root) / STATE_DIR / LEDGER_DIR).glob("*.tsv")):
+        lines = ledger.read_bytes().splitlines(keepends=True)
+        unique = list(dict.fromkeys(line for line in lines if line.endswith(b"\n")))
+        if len(unique) != len(lines):
+            os.replace(write_tmp(ledger, b"".join(unique)), ledger)
+
+
 def owned(path: Path, digests: set[str] | None) -> bool:
     """Whether the file at ``path`` holds bytes datagen claimed there (``digests`` from ``claims``)."""
     return bool(digests) and Path(path).is_file() and sha256_file(Path(path)) in digests

@@ -547,6 +547,7 @@ def build(config: BuildConfig, out_dir: str | Path, *, workers: int = 1, engine:
     _remove_orphan_images(out_dir, used_images)
     manifest = _manifest(config, out_dir, summaries, counts, record_paths, len(used_images))
     files.write(out_dir / layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    ownership.compact(out_dir)
     return manifest
 
 
