@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 from pathlib import Path
@@ -17,8 +18,19 @@ from datagen.types import Frame
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG"}
 
 
+#: errno values of an OSError that is the machine's, not the file's: reading again later may succeed.
+MACHINE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EIO, errno.ENOMEM, errno.EMFILE, errno.ENFILE,
+                            errno.ESTALE, errno.ETIMEDOUT, errno.EAGAIN, errno.EINTR})
+
+
 class ImageReadError(SourceError):
     """A frame's image file is missing, unreadable, or not the camera's size."""
+
+
+def is_machine_fault(exc: BaseException) -> bool:
+    """Whether an error met while reading an input file is the machine's (permissions, I/O, memory),
+    so the build must stop and be resumed rather than skip the frame for good."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS)
 
 
 def load_frame_image(frame: Frame) -> np.ndarray:
@@ -38,6 +50,8 @@ def load_frame_image(frame: Frame) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: refused as a decompression bomb ({exc}) (frame {frame.frame_id})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        if is_machine_fault(exc):
+            raise
         raise ImageReadError(f"{path}: not a readable image ({exc}) (frame {frame.frame_id})") from None
     expected = (frame.camera.height, frame.camera.width)
     if array.shape[:2] != expected:

@@ -118,3 +118,18 @@ def test_input_faults_are_still_skipped_and_named(tmp_path):
     manifest = build(config, tmp_path / "out")
     assert manifest["frames"]["skipped"] == {"image_unreadable": 1}
     assert "0001.png" in manifest["frames"]["skipped_errors"]["plane/seq0/0001"]
+
+
+def test_a_permission_error_reading_an_input_stops_instead_of_skipping(tmp_path, monkeypatch):
+    import datagen.images
+
+    config = load_config(None, dict(CONFIG, source_options={"root": str(tmp_path), "frames": 4,
+                                                            "bad": [[1, "corrupt_image"]]}))
+    clean = build(config, tmp_path / "clean")
+    denied = OSError(errno.EACCES, "Permission denied", str(tmp_path / "0001.png"))
+    monkeypatch.setattr(datagen.images.Image, "open", _failing_nth(1, datagen.images.Image.open, denied))
+    with pytest.raises(OSError, match="Permission denied"):
+        build(config, tmp_path / "out")
+    monkeypatch.undo()
+    assert build(config, tmp_path / "out") == clean  # the frame is retried, then skipped as the corrupt file it is
+    assert _tree_bytes(tmp_path / "out") == _tree_bytes(tmp_path / "clean")

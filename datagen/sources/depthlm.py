@@ -61,6 +61,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from datagen.errors import CameraError, ConfigError, SourceError
+from datagen.images import is_machine_fault
 from datagen.sources import register
 from datagen.sources.base import Source
 from datagen.types import DEPTH_KINDS, SPLITS, Camera, Frame
@@ -316,6 +317,8 @@ def _check_image(path: Path, camera: Camera, where: str) -> None:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise SourceError(f"{where}: image {path} refused as a decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        if is_machine_fault(exc):
+            raise
         raise SourceError(f"{where}: image {path} is not readable ({exc})") from None
     if size != (camera.width, camera.height):
         raise SourceError(f"{where}: image {path} is {size[0]}x{size[1]} px but intrinsics say "
