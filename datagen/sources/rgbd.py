@@ -55,8 +55,9 @@ log = logging.getLogger(__name__)
 NAME = "rgbd"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEPTH_SUFFIXES = (".png", ".npy", ".exr", ".pfm", ".tif", ".tiff")
-#: Placeholders take as much as they can, ``*`` as little: ``{id}.*`` splits "1305.79.png" at the last dot.
-PLACEHOLDERS = {"id": r"(?P<id>[^/]+)", "seq": r"(?P<seq>[^/]+(?:/[^/]+)*)", "split": r"(?P<split>[^/]+)"}
+#: ``{id}`` takes as much as it can, ``{seq}`` and ``*`` as little: ``{id}.*`` splits "1305.79.png" at
+#: the last dot, ``{seq}_image_{id}.png`` splits "drive_sync_image_05_image_02.png" at the first "_image_".
+PLACEHOLDERS = {"id": r"(?P<id>[^/]+)", "seq": r"(?P<seq>[^/]+?(?:/[^/]+?)*?)", "split": r"(?P<split>[^/]+)"}
 SPLIT_WORDS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                "test": "test", "testing": "test"}
 POSE_TYPES = ("camera_to_world", "world_to_camera")

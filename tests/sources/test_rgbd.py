@@ -64,6 +64,41 @@ def test_kitti_recipe_every_label_is_the_png_over_256(shared_data, tmp_path):
     assert all(r["camera"][:2] == [1000.0, 1000.0] for r in records)
 
 
+def test_nyu_bts_layout_recipe(nyu, tmp_path):
+    root = tmp_path / "official_splits" / "test"
+    for scene, key in (("bathroom", "00000"), ("kitchen", "00050")):
+        (root / scene).mkdir(parents=True)
+        shutil.copy(nyu / "rgb" / f"rgb_{key}.jpg", root / scene / f"rgb_{key}.jpg")
+        shutil.copy(nyu / "depth" / f"sync_depth_{key}.png", root / scene / f"sync_depth_{key}.png")
+    options = {**NYU, "images": "{seq}/rgb_{id}.jpg", "depth": "{seq}/sync_depth_{id}.png", "split": "test"}
+    table = _source(root, **options).frame_table()
+    assert table.sequence.tolist() == ["bathroom", "kitchen"] and table.split.tolist() == ["test", "test"]
+    records, _ = build_records(tmp_path / "out", "rgbd", root, options)
+    depth = {"rgbd/bathroom/rgb_00000.jpg": _nyu_depth(nyu, "00000"), "rgbd/kitchen/rgb_00050.jpg": _nyu_depth(nyu, "00050")}
+    assert check_depth_map_labels(records, _K(*NYU_K), depth) > 10
+
+
+def test_kitti_depth_selection_layout_recipe(shared_data, tmp_path):
+    kitti = shared_data / "kitti_depth_metric3d" / "kitti_demo"
+    root = tmp_path / "val_selection_cropped"
+    for sub in ("image", "groundtruth_depth", "intrinsics"):
+        (root / sub).mkdir(parents=True)
+    drive = "2011_09_26_drive_0002_sync"
+    shutil.copy(kitti / "rgb" / "0000000050.png", root / "image" / f"{drive}_image_0000000050_image_02.png")
+    shutil.copy(kitti / "depth" / "0000000050.png",
+                root / "groundtruth_depth" / f"{drive}_groundtruth_depth_0000000050_image_02.png")
+    K = _K(*KITTI_K)
+    (root / "intrinsics" / f"{drive}_image_0000000050_image_02.txt").write_text(" ".join(f"{v:.6f}" for v in K.ravel()))
+    options = {"images": "image/{seq}_image_{id}.png", "depth": "groundtruth_depth/{seq}_groundtruth_depth_{id}.png",
+               "intrinsics": "intrinsics/{seq}_image_{id}.txt", "depth_scale": 256}
+    table = _source(root, **options).frame_table()
+    assert table.sequence.tolist() == [drive]
+    records, _ = build_records(tmp_path / "out", "rgbd", root, options)
+    raw = np.asarray(Image.open(kitti / "depth" / "0000000050.png"))
+    frame_id = f"rgbd/image/{drive}_image_0000000050_image_02.png"
+    assert check_depth_map_labels(records, K, {frame_id: raw / 256.0}) > 5
+
+
 def _write_float_depth(path: Path, depth: np.ndarray) -> None:
     depth = depth.astype(np.float32)
     if path.suffix == ".npy":
