@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from datagen.geometry.motion import PoseTrack
 from datagen.geometry.se3 import invert, quaternion_to_matrix
 from datagen.sources import register
 from datagen.sources._arrow import column_array, read_feather
+from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, require_dir
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
@@ -125,7 +125,7 @@ class Argoverse2Source(Source):
     def __init__(self, config: "Argoverse2Source.Config | None" = None) -> None:
         super().__init__(config)
         self._log_folders: dict[str, tuple[Path, str | None]] | None = None
-        self._logs: OrderedDict[str, _Log] = OrderedDict()
+        self._logs: LruCache[_Log] = LruCache(self.config.cache_logs)
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -190,15 +190,9 @@ class Argoverse2Source(Source):
         return parts[1], int(parts[2]), parts[3]
 
     def _log(self, log_id: str) -> _Log:
-        if log_id not in self._logs:
-            if log_id not in self.log_folders():
-                raise SourceError(f"{self.config.root}: no log {log_id!r} ({LAYOUT})")
-            folder, split = self.log_folders()[log_id]
-            self._logs[log_id] = _read_log(folder, split)
-            while len(self._logs) > self.config.cache_logs:
-                self._logs.popitem(last=False)
-        self._logs.move_to_end(log_id)
-        return self._logs[log_id]
+        if log_id not in self.log_folders():
+            raise SourceError(f"{self.config.root}: no log {log_id!r} ({LAYOUT})")
+        return self._logs.get(log_id, lambda: _read_log(*self.log_folders()[log_id]))
 
     def _camera(self, log: _Log, name: str, image_path: Path) -> Camera:
         """The pinhole camera of ``name``, checked against the image's size."""

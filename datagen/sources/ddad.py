@@ -27,7 +27,6 @@ import logging
 import re
 import time
 import zipfile
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 from datagen.errors import ConfigError, SourceError
 from datagen.geometry.se3 import invert, pose_from_quaternion
 from datagen.sources import register
+from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_json, require_dir, require_file
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
@@ -62,6 +62,8 @@ RADTAN_FIELDS = ("k1", "k2", "p1", "p2", "k3")
 OTHER_LENS_FIELDS = ("fisheye", "k4", "k5", "k6", "s1", "s2", "s3", "s4", "taux", "tauy", "alpha", "beta", "w",
                      "xi", "equirectangular")
 LAYOUT = "DDAD / DGP layout: [ddad.json,] <scene>/scene_<sha1>.json, calibration/, point_cloud/LIDAR/, rgb/CAMERA_XX/"
+#: Whether this process has warned that no self-occlusion masks were given (once is enough).
+_WARNED_NO_MASKS: list = []
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
 
 
@@ -117,10 +119,11 @@ class DDADSource(Source):
     def __init__(self, config: "DDADSource.Config | None" = None) -> None:
         super().__init__(config)
         self._scene_files: dict[str, tuple[Path, str | None]] | None = None
-        self._scenes: OrderedDict[str, _Scene] = OrderedDict()
+        self._scenes: LruCache[_Scene] = LruCache(self.config.cache_scenes)
         self._calibrations: dict[Path, dict] = {}
         self._masks: dict[Path, np.ndarray | None] = {}
-        if self.config.masks is None:
+        if self.config.masks is None and not _WARNED_NO_MASKS:
+            _WARNED_NO_MASKS.append(True)
             logger.warning("%s: no masks given; DDAD's cameras 05-09 see the ego vehicle's body, and LiDAR points "
                            "on the road behind it label those pixels (see docs/sources/ddad.md)", NAME)
 
@@ -220,15 +223,9 @@ class DDADSource(Source):
         return "/".join(parts[1:-2]), int(parts[-2]), parts[-1]
 
     def _scene(self, name: str) -> _Scene:
-        if name not in self._scenes:
-            if name not in self.scene_files():
-                raise SourceError(f"{self.config.root}: no scene {name!r} ({LAYOUT})")
-            path, split = self.scene_files()[name]
-            self._scenes[name] = _read_scene(path, split)
-            while len(self._scenes) > self.config.cache_scenes:
-                self._scenes.popitem(last=False)
-        self._scenes.move_to_end(name)
-        return self._scenes[name]
+        if name not in self.scene_files():
+            raise SourceError(f"{self.config.root}: no scene {name!r} ({LAYOUT})")
+        return self._scenes.get(name, lambda: _read_scene(*self.scene_files()[name]))
 
     def _calibration(self, scene: _Scene, sample: dict) -> dict:
         """name -> {"intrinsics": dict, "extrinsics": dict} of the sample's calibration file."""

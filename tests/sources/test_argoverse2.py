@@ -9,7 +9,6 @@ p (egovehicle frame at the sweep time t_s) lands in camera c at the image time t
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from pathlib import Path
@@ -27,6 +26,7 @@ from datagen.sources import REGISTRY
 from datagen.sources.argoverse2 import RING_CAMERAS, STEREO_CAMERAS, Argoverse2Source
 from tests.sources import av2_files
 from tests.sources.av2_files import LOG_ID, SWEEP_NS
+from tests.sources.label_checks import assert_label_is_a_point, map_pixel
 
 # ------------------------------------------------------------------ the documented formula, by hand
 
@@ -169,17 +169,6 @@ def test_the_sweep_whose_capture_covers_the_image_is_used(shared_data, tmp_path)
 # ------------------------------------------------------------------ a build, every label checked
 
 
-def _map_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
-    for name, arg in transforms:
-        assert name in ("resize", "crop"), name
-        if name == "resize":
-            scale = np.array(arg if isinstance(arg, list) else [arg, arg], dtype=np.float64)
-            uv = (uv + 0.5) * scale - 0.5
-        else:
-            uv = uv - np.array(arg[:2], dtype=np.float64)
-    return uv
-
-
 POINTS = 10  # labels sampled per frame in the builds below
 
 
@@ -204,16 +193,8 @@ def test_build_every_label_is_a_sweep_point_on_its_pixel_at_its_depth(av2_root, 
             points = sweep_in_camera(log, camera, int(stamp))
             points = points[points[:, 2] > 0.1]
             transforms = record["provenance"]["transforms"]
-            truth[frame_id] = (points, _map_pixel(pixels_of(points, intrinsics[camera]), transforms))
-        points, mapped = truth[frame_id]
-        (u, v), z = record["label"]["pixels"][0], record["label"]["z_m"][0]
-        match = (np.abs(points[:, 2] - z) <= 1e-9 * z) & (np.abs(mapped[:, 0] - u) <= 0.5 + 1e-9) \
-            & (np.abs(mapped[:, 1] - v) <= 0.5 + 1e-9)
-        assert match.any(), f"{record['id']}: no sweep point at z={z} on pixel {(u, v)}"
-        fx, fy, cx, cy = record["camera"][:4]
-        range_m = z * math.sqrt(((u - cx) / fx) ** 2 + ((v - cy) / fy) ** 2 + 1)
-        assert record["label"]["range_m"][0] == pytest.approx(range_m, rel=1e-12)
-        assert record["value"] == pytest.approx(range_m if record["task"] == "distance" else z, rel=1e-12)
+            truth[frame_id] = (points, map_pixel(pixels_of(points, intrinsics[camera]), transforms))
+        assert_label_is_a_point(record, *truth[frame_id])
         assert record["split"] == "val"
     assert len(truth) == len(RING_CAMERAS) and len(records) == 2 * POINTS * len(RING_CAMERAS)
 

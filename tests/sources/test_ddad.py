@@ -23,6 +23,7 @@ from datagen.pipeline import build
 from datagen.records import iter_records
 from datagen.sources import REGISTRY
 from datagen.sources.ddad import DDADSource
+from tests.sources.label_checks import assert_label_is_a_point, map_pixel
 
 SAMPLE = "ddad_dgp_testscene"
 SCENE_FILE = "scene_a8dc5ed1da0923563f85ea129f0e0a83e7fe1867.json"
@@ -185,16 +186,6 @@ def test_masks_drop_the_points_behind_the_ego_vehicle(sample, tmp_path):
 # ------------------------------------------------------------------ a build, every label checked
 
 
-def _map_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
-    for name, arg in transforms:
-        assert name in ("resize", "crop"), name
-        if name == "resize":
-            uv = (uv + 0.5) * np.array(arg if isinstance(arg, list) else [arg, arg], dtype=np.float64) - 0.5
-        else:
-            uv = uv - np.array(arg[:2], dtype=np.float64)
-    return uv
-
-
 def _build(root: Path, out: Path, tasks: list, **overrides) -> dict:
     settings = {"source": "ddad", "root": str(root), "tasks": tasks, "frames": 3,
                 "sampling": {"points_per_frame": 15, "strategy": "uniform", "avoid_edges": False, "margin_px": 0}}
@@ -214,18 +205,10 @@ def test_build_every_label_is_a_lidar_point_on_its_pixel_at_its_depth(dataset, s
         if camera not in truth:
             points = lidar_in_camera(sample / "scene_01", camera)
             points = points[points[:, 2] > 0.1]
-            mapped = _map_pixel(pixels_of(points, intrinsics(sample / "scene_01", camera)),
-                                record["provenance"]["transforms"])
+            mapped = map_pixel(pixels_of(points, intrinsics(sample / "scene_01", camera)),
+                               record["provenance"]["transforms"])
             truth[camera] = (points, mapped)
-        points, mapped = truth[camera]
-        (u, v), z = record["label"]["pixels"][0], record["label"]["z_m"][0]
-        match = (np.abs(points[:, 2] - z) <= 1e-9 * z) & (np.abs(mapped[:, 0] - u) <= 0.5 + 1e-9) \
-            & (np.abs(mapped[:, 1] - v) <= 0.5 + 1e-9)
-        assert match.any(), f"{record['id']}: no LiDAR point at z={z} on pixel {(u, v)}"
-        fx, fy, cx, cy = record["camera"][:4]
-        range_m = z * math.sqrt(((u - cx) / fx) ** 2 + ((v - cy) / fy) ** 2 + 1)
-        assert record["label"]["range_m"][0] == pytest.approx(range_m, rel=1e-12)
-        assert record["value"] == pytest.approx(range_m if record["task"] == "distance" else z, rel=1e-12)
+        assert_label_is_a_point(record, *truth[camera])
         assert record["split"] == "val"
 
 

@@ -8,7 +8,6 @@ the plane has at their pixel when that pixel was exposed.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from datagen.records import iter_records
 from datagen.sources import REGISTRY
 from datagen.sources.waymo import WaymoSource
 from tests.sources import waymo_files as wf
+from tests.sources.label_checks import assert_range_and_value, source_pixel
 
 SEGMENT = "1005081002024129653_5313_150_5333_150"
 FRAMES_US = (1_600_000_000_000_000, 1_600_000_000_100_000)
@@ -136,17 +136,6 @@ def _build(root: Path, out: Path, tasks: list, **overrides) -> dict:
     return build(load_config(None, settings), out)
 
 
-def _source_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
-    """Undo the recorded resize and crop steps: a normalised pixel back in the source image."""
-    for name, arg in reversed(transforms):
-        assert name in ("resize", "crop"), name
-        if name == "resize":
-            uv = (uv + 0.5) / np.array(arg if isinstance(arg, list) else [arg, arg], dtype=np.float64) - 0.5
-        else:
-            uv = uv + np.array(arg[:2], dtype=np.float64)
-    return uv
-
-
 def test_build_labels_match_the_scene_at_their_pixels(segment_root, tmp_path):
     out = tmp_path / "out"
     manifest = _build(segment_root, out, ["distance", "axis_distance"], cameras=["FRONT"])
@@ -157,15 +146,13 @@ def test_build_labels_match_the_scene_at_their_pixels(segment_root, tmp_path):
         k = FRAMES_US.index(int(record["provenance"]["frames"][0].split("/")[2]))
         (u, v), z = record["label"]["pixels"][0], record["label"]["z_m"][0]
         transforms = record["provenance"]["transforms"]
-        centre = _source_pixel(np.array([[u, v]], dtype=np.float64), transforms)[0]
-        half = (_source_pixel(np.array([[u + 0.5, v + 0.5]]), transforms)[0] - centre)
+        centre = source_pixel(np.array([[u, v]], dtype=np.float64), transforms)[0]
+        half = (source_pixel(np.array([[u + 0.5, v + 0.5]]), transforms)[0] - centre)
         corners = centre + half * np.array([[-1, -1], [-1, 1], [1, -1], [1, 1], [0, 0]])
         depths = wf.plane_depth(wf.FRONT, corners[:, 0], corners[:, 1], wf.T0_S + k * wf.FRAME_PERIOD_S)
         # the LiDAR point lies somewhere on the pixel: its depth is within the plane's depths over it
         assert depths.min() - 2e-3 <= z <= depths.max() + 2e-3, record["id"]
-        fx, fy, cx, cy = record["camera"][:4]
-        range_m = z * math.sqrt(((u - cx) / fx) ** 2 + ((v - cy) / fy) ** 2 + 1)
-        assert record["value"] == pytest.approx(range_m if record["task"] == "distance" else z, rel=1e-12)
+        assert_range_and_value(record)
 
 
 def test_pose_task_translation_is_the_vehicle_motion(segment_root, tmp_path):
