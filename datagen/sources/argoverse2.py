@@ -37,6 +37,7 @@ from datagen.sources import register
 from datagen.sources._arrow import column_array, read_feather
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, require_dir
+from datagen.sources._tables import FrameTableBuilder, check_count
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -119,8 +120,7 @@ class Argoverse2Source(Source):
             if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 < gap <= 1:
                 raise ConfigError(f"{NAME} source: max_lidar_gap_s must be a number of seconds in (0, 1], "
                                   f"got {gap!r}")
-            if isinstance(self.cache_logs, bool) or not isinstance(self.cache_logs, int) or self.cache_logs < 1:
-                raise ConfigError(f"{NAME} source: cache_logs must be an integer >= 1, got {self.cache_logs!r}")
+            check_count(NAME, "cache_logs", self.cache_logs)
 
     def __init__(self, config: "Argoverse2Source.Config | None" = None) -> None:
         super().__init__(config)
@@ -141,22 +141,13 @@ class Argoverse2Source(Source):
 
     def frame_table(self) -> FrameTable:
         """Every image of the chosen cameras, log by log, in time order (cameras interleaved)."""
-        ids, sequences, cameras, splits = [], [], [], []
+        table = FrameTableBuilder()
+        names = np.asarray(self.cameras, dtype=object)
         for log_id, (folder, split) in self.log_folders().items():
             stamps, cams = _log_images(folder, self.cameras)
             order = np.lexsort((cams, stamps))
-            names = np.asarray(self.cameras, dtype=object)[cams[order]]
-            ids.append(np.char.add(np.char.add(f"{NAME}/{log_id}/", stamps[order].astype(str)),
-                                   np.char.add("/", names.astype(str))).astype(object))
-            sequences.append(np.full(len(order), log_id, dtype=object))
-            cameras.append(names)
-            splits.append(np.full(len(order), split or "", dtype=object))
-        if not ids:
-            return FrameTable(np.zeros(0, dtype=object), np.zeros(0, dtype=object), np.zeros(0, dtype=object),
-                              np.zeros(0, dtype=object))
-        has_split = any(split for _, split in self.log_folders().values())
-        return FrameTable(np.concatenate(ids), np.concatenate(sequences), np.concatenate(cameras),
-                          np.concatenate(splits) if has_split else None)
+            table.add(f"{NAME}/{log_id}/", stamps[order], names[cams[order]], log_id, split)
+        return table.build()
 
     # ------------------------------------------------------------------ loading
 

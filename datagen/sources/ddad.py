@@ -37,6 +37,7 @@ from datagen.geometry.se3 import invert, pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_json, require_dir, require_file
+from datagen.sources._tables import FrameTableBuilder, check_count
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -113,8 +114,7 @@ class DDADSource(Source):
             for name in ("split_file", "lidar"):
                 if not isinstance(getattr(self, name), str) or not getattr(self, name):
                     raise ConfigError(f"{NAME} source: {name} must be a non-empty name, got {getattr(self, name)!r}")
-            if isinstance(self.cache_scenes, bool) or not isinstance(self.cache_scenes, int) or self.cache_scenes < 1:
-                raise ConfigError(f"{NAME} source: cache_scenes must be an integer >= 1, got {self.cache_scenes!r}")
+            check_count(NAME, "cache_scenes", self.cache_scenes)
 
     def __init__(self, config: "DDADSource.Config | None" = None) -> None:
         super().__init__(config)
@@ -137,21 +137,19 @@ class DDADSource(Source):
 
     def frame_table(self) -> FrameTable:
         """Every camera datum of every sample that has the LiDAR datum, scene by scene, sample by sample."""
-        ids, sequences, cameras, splits = [], [], [], []
+        table = FrameTableBuilder()
         for name in self.scene_files():
             scene = self._scene(name)
+            samples, cameras = [], []
             for index, sample in enumerate(scene.samples):
                 names = _datum_names(scene, sample)
-                if self.config.lidar not in names:
-                    continue
-                for camera in _ordered_cameras(n for n, kind in names.items() if kind == "image"):
-                    ids.append(f"{NAME}/{name}/{index:06d}/{camera}")
-                    sequences.append(name)
-                    cameras.append(camera)
-                    splits.append(scene.split or "")
-        has_split = any(split for _, split in self.scene_files().values())
-        return FrameTable(np.array(ids, dtype=object), np.array(sequences, dtype=object),
-                          np.array(cameras, dtype=object), np.array(splits, dtype=object) if has_split else None)
+                if self.config.lidar in names:
+                    found = _ordered_cameras(n for n, kind in names.items() if kind == "image")
+                    samples += [f"{index:06d}"] * len(found)
+                    cameras += found
+            table.add(f"{NAME}/{name}/", np.array(samples, dtype=str), np.array(cameras, dtype=object), name,
+                      scene.split)
+        return table.build()
 
     # ------------------------------------------------------------------ loading
 

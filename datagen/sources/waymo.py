@@ -48,6 +48,7 @@ from datagen.sources import register
 from datagen.sources._arrow import column_array, fixed_lists, parquet_file, read_parquet
 from datagen.sources._cache import LruCache
 from datagen.sources._io import MAX_IMAGE_PIXELS, require_dir
+from datagen.sources._tables import FrameTableBuilder, check_count
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -216,10 +217,7 @@ class WaymoSource(Source):
             object.__setattr__(self, "lidars", lidars)
             if not isinstance(self.rolling_shutter, bool):
                 raise ConfigError(f"{NAME} source: rolling_shutter must be true or false, got {self.rolling_shutter!r}")
-            if isinstance(self.cache_segments, bool) or not isinstance(self.cache_segments, int) \
-                    or self.cache_segments < 1:
-                raise ConfigError(f"{NAME} source: cache_segments must be an integer >= 1, "
-                                  f"got {self.cache_segments!r}")
+            check_count(NAME, "cache_segments", self.cache_segments)
 
     def __init__(self, config: "WaymoSource.Config | None" = None) -> None:
         super().__init__(config)
@@ -237,28 +235,19 @@ class WaymoSource(Source):
 
     def frame_table(self) -> FrameTable:
         """Every camera image, segment by segment, frame by frame, cameras in enum order."""
-        ids, sequences, cameras, splits = [], [], [], []
+        table = FrameTableBuilder()
         for segment, (folder, split) in self.segments().items():
             path = folder / "camera_image" / f"{segment}.parquet"
-            handle = parquet_file(path, LAYOUT)
-            table = read_parquet(handle, path, [KEY_FRAME, KEY_CAMERA], LAYOUT)
-            frames = column_array(table, KEY_FRAME, path, LAYOUT, np.int64)
-            names = column_array(table, KEY_CAMERA, path, LAYOUT, np.int64)
-            unknown = sorted(set(names.tolist()) - set(CAMERA_NAMES))
+            keys = read_parquet(parquet_file(path, LAYOUT), path, [KEY_FRAME, KEY_CAMERA], LAYOUT)
+            frames = column_array(keys, KEY_FRAME, path, LAYOUT, np.int64)
+            numbers = column_array(keys, KEY_CAMERA, path, LAYOUT, np.int64)
+            unknown = sorted(set(numbers.tolist()) - set(CAMERA_NAMES))
             if unknown:
                 raise SourceError(f"{path}: unknown {KEY_CAMERA} value(s) {unknown}; expected {CAMERA_NAMES}")
-            order = np.lexsort((names, frames))
-            camera = np.array([CAMERA_NAMES[n] for n in names[order]], dtype=object)
-            prefix = f"{NAME}/{segment}/"
-            ids.append(np.char.add(np.char.add(prefix, frames[order].astype(str)),
-                                   np.char.add("/", camera.astype(str))).astype(object))
-            sequences.append(np.full(len(order), segment, dtype=object))
-            cameras.append(camera)
-            splits.append(np.full(len(order), split or "", dtype=object))
-        empty = np.zeros(0, dtype=object)
-        has_split = any(split for _, split in self.segments().values())
-        join = (lambda parts: np.concatenate(parts) if parts else empty)
-        return FrameTable(join(ids), join(sequences), join(cameras), join(splits) if has_split else None)
+            order = np.lexsort((numbers, frames))
+            cameras = np.array([CAMERA_NAMES[n] for n in numbers[order]], dtype=object)
+            table.add(f"{NAME}/{segment}/", frames[order], cameras, segment, split)
+        return table.build()
 
     # ------------------------------------------------------------------ loading
 
