@@ -76,8 +76,21 @@ def pixels_of(points: np.ndarray, K: dict) -> np.ndarray:
 
 @pytest.fixture
 def av2_root(shared_data, tmp_path) -> Path:
+    """A root the test may change: one image per ring camera."""
     av2_files.write_log(shared_data, tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def av2_sample(tmp_path_factory) -> Path:
+    """The same root, shared by the tests that only read it."""
+    from tests.conftest import SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not found (the shared samples sit beside the checkout)")
+    root = tmp_path_factory.mktemp("av2")
+    av2_files.write_log(SHARED_DATA, root)
+    return root
 
 
 def _source(root: Path, **options) -> Argoverse2Source:
@@ -92,18 +105,18 @@ def _image_ns(root: Path, camera: str) -> int:
 # ------------------------------------------------------------------ listing
 
 
-def test_registered_and_lists_every_image_with_camera_log_and_split(av2_root):
+def test_registered_and_lists_every_image_with_camera_log_and_split(av2_sample):
     assert REGISTRY.load_builtins().get("argoverse2") is Argoverse2Source
-    table = _source(av2_root).frame_table()
+    table = _source(av2_sample).frame_table()
     assert sorted(table.camera.tolist()) == sorted(RING_CAMERAS)
     assert set(table.sequence.tolist()) == {LOG_ID} and set(table.split.tolist()) == {"val"}
     stamps = [int(i.split("/")[2]) for i in table.frame_ids]
     assert stamps == sorted(stamps)  # time order, cameras interleaved
     for frame_id, camera in zip(table.frame_ids, table.camera):
-        assert frame_id == f"argoverse2/{LOG_ID}/{_image_ns(av2_root, camera)}/{camera}"
+        assert frame_id == f"argoverse2/{LOG_ID}/{_image_ns(av2_sample, camera)}/{camera}"
     # the sensor folder, the split folder and the log folder are roots too
-    log = av2_root / "sensor" / "val" / LOG_ID
-    for root in (av2_root / "sensor", av2_root / "sensor" / "val", log):
+    log = av2_sample / "sensor" / "val" / LOG_ID
+    for root in (av2_sample / "sensor", av2_sample / "sensor" / "val", log):
         assert _source(root).frame_ids() == table.frame_ids.tolist()
 
 
@@ -120,9 +133,9 @@ def test_stereo_cameras_are_listed_only_when_asked(shared_data, tmp_path):
 # ------------------------------------------------------------------ geometry against the formula
 
 
-def test_points_land_in_each_camera_as_the_documented_formula_says(av2_root):
-    source = _source(av2_root)
-    log = av2_root / "sensor" / "val" / LOG_ID
+def test_points_land_in_each_camera_as_the_documented_formula_says(av2_sample):
+    source = _source(av2_sample)
+    log = av2_sample / "sensor" / "val" / LOG_ID
     intrinsics = av2_files.intrinsics(log)
     for frame_id in source.frame_ids():
         frame = source.load_frame(frame_id)
@@ -179,11 +192,11 @@ def _build(root: Path, out: Path, tasks: list, **overrides) -> dict:
     return build(load_config(None, settings), out, strict=overrides.get("strict", False))
 
 
-def test_build_every_label_is_a_sweep_point_on_its_pixel_at_its_depth(av2_root, tmp_path):
+def test_build_every_label_is_a_sweep_point_on_its_pixel_at_its_depth(av2_sample, tmp_path):
     out = tmp_path / "out"
-    _build(av2_root, out, ["distance", "axis_distance"])
+    _build(av2_sample, out, ["distance", "axis_distance"])
     records = list(iter_records(out))
-    log = av2_root / "sensor" / "val" / LOG_ID
+    log = av2_sample / "sensor" / "val" / LOG_ID
     intrinsics = av2_files.intrinsics(log)
     truth = {}
     for record in records:

@@ -78,7 +78,7 @@ def test_range_image_decodes_onto_the_scene(tmp_path, explicit):
 
 
 def test_without_per_pixel_poses_the_spin_smears_the_scene(tmp_path):
-    """A LiDAR without a pose image is placed with the frame's vehicle pose: 1 s of spin at 20 m/s shows."""
+    """A LiDAR without a pose image is placed with the frame's vehicle pose: the 0.1 s spin at 20 m/s shows."""
     wf.write_segment(tmp_path, SEGMENT, frames=1, cameras=(wf.FRONT,), with_lidar_pose=False)
     points = _source(tmp_path).points_world(SEGMENT, FRAMES_US[0])
     assert _plane_distance(points).max() > 0.5  # up to 0.05 s * 20 m/s
