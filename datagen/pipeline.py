@@ -37,6 +37,7 @@ from datagen.render.raycast import cast_rays
 from datagen.render.scene import Scene
 from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
 from datagen.sources import REGISTRY as SOURCES
+from datagen.sources.base import Selection
 from datagen.tasks import REGISTRY as TASKS
 from datagen.templates import load_templates
 from datagen.types import Camera, DepthView, Frame, QARecord, Sample
@@ -125,8 +126,13 @@ def mesh_view(scene: Scene, camera: Camera, stride_px: int = 1, offset_px: tuple
     return DepthView.from_points(camera, points_cam, pixels[index], depth_from="mesh")
 
 
-def ground_truth_view(frame: Frame, config: BuildConfig) -> DepthView:
-    """The frame's labels in its own image: a dense depth map, or LiDAR projected with a z-buffer."""
+def ground_truth_view(frame: Frame, config: BuildConfig, source_defaults: dict | None = None) -> DepthView:
+    """The frame's labels in its own image: a dense depth map, or points projected with a z-buffer.
+
+    Points are LiDAR unless the frame's ``meta["points_from"]`` says otherwise (a depth map
+    registered to another camera and moved into this one is "depth_map"). ``source_defaults``
+    are the source's see-through filter options (``Source.occlusion_defaults``).
+    """
     use_map = frame.depth_m is not None and config.ground_truth in ("auto", "mesh", "depth_map")
     if use_map:
         return view_from_depth_map(frame.depth_m, frame.camera, kind=frame.depth_kind,
@@ -134,16 +140,19 @@ def ground_truth_view(frame: Frame, config: BuildConfig) -> DepthView:
     if frame.points is None:
         raise DatagenError(f"frame {frame.frame_id} has no {config.ground_truth} ground truth")
     return project_points(frame.points, frame.camera, frame.T_cam_points,
-                          occlusion=_occlusion_filter(config), depth_from="lidar")
+                          occlusion=occlusion_filter(config, source_defaults),
+                          depth_from=frame.meta.get("points_from", "lidar"))
 
 
-def _occlusion_filter(config: BuildConfig) -> OcclusionFilter | None:
+def occlusion_filter(config: BuildConfig, source_defaults: dict | None = None) -> OcclusionFilter | None:
+    """The see-through filter: the build's explicit options, else the source's, else the filter's own."""
     options = config.occlusion
     if not options.enabled:
         return None
-    overrides = {k: v for k, v in (("window_px", options.window_px),
-                                    ("max_depth_ratio", options.max_depth_ratio)) if v is not None}
-    return OcclusionFilter(**overrides)
+    settings = dict(source_defaults or {})
+    settings.update({k: v for k, v in (("window_px", options.window_px),
+                                       ("max_depth_ratio", options.max_depth_ratio)) if v is not None})
+    return OcclusionFilter(**settings)
 
 
 class ShardWorker:
@@ -184,7 +193,7 @@ class ShardWorker:
             offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
             image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera, stride, offset)
         else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
-            image, view = normalize(image, ground_truth_view(frame, config), chain)
+            image, view = normalize(image, ground_truth_view(frame, config, self.source.occlusion_defaults), chain)
         if len(view) == 0:
             raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
         context = _FrameContext(frame, split, chain, view, image)
@@ -365,11 +374,15 @@ def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False)
     write_atomic(config_path, config.to_yaml().encode())
 
 
+def select_frames(config: BuildConfig) -> list[str]:
+    """The ids of the frames a build uses: the source's, filtered by cameras, splits, every and frames."""
+    selection = Selection(cameras=config.cameras, splits=config.splits, every=config.every, limit=config.frames)
+    return make_source(config).select(selection, config.source)
+
+
 def plan_shards(config: BuildConfig) -> list[list[str]]:
     """Frame ids cut into shards of ``shard_size``, in the source's order."""
-    frame_ids = make_source(config).frame_ids()
-    if config.frames is not None:
-        frame_ids = frame_ids[: config.frames]
+    frame_ids = select_frames(config)
     size = config.shard_size
     return [frame_ids[i: i + size] for i in range(0, len(frame_ids), size)]
 
