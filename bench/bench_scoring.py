@@ -3,9 +3,10 @@
     python bench/bench_scoring.py                 # in memory: parse + match + metrics + bootstrap
     python bench/bench_scoring.py --io            # also write a build and a predictions file, read them back
     python bench/bench_scoring.py --n 200000 --io
-    python bench/bench_scoring.py --n 200000 --before main --long-mb 0.1,0.2,0.4,4
-        # also parse the same outputs, and single outputs of 0.1 to 4 MB, with datagen/scoring.py as it is
-        # at git revision `main`, in the same run: the ratios compare the two parsers on one machine state
+    python bench/bench_scoring.py --n 200000 --before main --long-mb 0.1,0.2,0.4,0.8,4,16
+        # also parse the same outputs, and single outputs of 0.1 to 16 MB (up to --before-max-mb for the old
+        # one), with datagen/scoring.py as it is at git revision `main`, in the same run: the ratios compare
+        # the two parsers on one machine state
 
 Outputs are generated in the styles models give (bare numbers, "7.23 m", think/answer tags,
 sentences, reasoning chains for speed and time, a few unparsable answers), from a noisy
@@ -154,16 +155,23 @@ def long_output(megabytes: float) -> str:
     return step * max(1, int(megabytes * 2**20 / len(step))) + "The answer is 1.75 m/s."
 
 
-def compare_parsers(before, outputs: list, sizes: list[float]) -> None:
-    """Parse the same outputs with both parsers; print CPU seconds and before / after ratios."""
+def compare_parsers(before, outputs: list, sizes: list[float], before_max_mb: float) -> None:
+    """Parse the same outputs with both parsers; print CPU seconds and before / after ratios.
+
+    Single outputs over ``before_max_mb`` are parsed with the new parser only (the old one is quadratic).
+    """
     print(f"\nparsers compared in this run (CPU s): before = {before.__name__}, after = this checkout")
     _, old = _run_timed(before.parse_answers, outputs, None)
     _, new = _run_timed(scoring.parse_answers, outputs, None)
     print(f"{len(outputs):,} bench outputs{'':<26} before {old:7.2f}  after {new:7.2f}  ratio {old / new:6.2f}")
     for megabytes in sizes:
         text = long_output(megabytes)
-        value_old, old = _run_timed(before.parse_value, text, "m/s")
         value_new, new = _run_timed(scoring.parse_value, text, "m/s")
+        if megabytes > before_max_mb:
+            print(f"one {len(text) / 2**20:5.2f} MB output{'':<25} before    (not run)  after {new:7.2f}  "
+                  f"(value {value_new})")
+            continue
+        value_old, old = _run_timed(before.parse_value, text, "m/s")
         print(f"one {len(text) / 2**20:5.2f} MB output{'':<25} before {old:7.2f}  after {new:7.2f}  "
               f"ratio {old / max(new, 1e-9):6.1f}   (values {value_old} / {value_new})")
 
@@ -175,6 +183,8 @@ def main() -> None:
     parser.add_argument("--io", action="store_true", help="also write and read the files")
     parser.add_argument("--before", metavar="REV", help="also time the parser of datagen/scoring.py at git REV")
     parser.add_argument("--long-mb", default="0.1,0.2,0.4", help="sizes (MB) of single long outputs to parse")
+    parser.add_argument("--before-max-mb", type=float, default=2.0,
+                        help="largest single output the --before parser is timed on (it is quadratic)")
     args = parser.parse_args()
     reference, predictions = timed(f"generate {args.n:,} outputs (not scored)", generate, args.n)
     timed("parse only", scoring.parse_answers, predictions.outputs, None)
@@ -184,7 +194,7 @@ def main() -> None:
     print(f"parse outcomes: {report.reasons}")
     sizes = [float(size) for size in args.long_mb.split(",") if size.strip()]
     if args.before:
-        compare_parsers(load_parser_at(args.before), predictions.outputs, sizes)
+        compare_parsers(load_parser_at(args.before), predictions.outputs, sizes, args.before_max_mb)
     else:
         for megabytes in sizes:
             timed(f"one {megabytes:g} MB output", scoring.parse_value, long_output(megabytes), "m/s")
