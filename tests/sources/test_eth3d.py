@@ -133,7 +133,9 @@ def test_every_depth_pixel_becomes_its_point_on_the_wall(eth3d_root, lens_rays):
         np.testing.assert_allclose(frame.points @ normal, offset, rtol=1e-6)
         assert frame.meta["points_from"] == "depth_map" and np.array_equal(frame.T_cam_points, np.eye(4))
         assert frame.camera.intrinsics() == [25.0, 25.0, 27.5, 18.5, 56, 38]  # COLMAP's centre minus 0.5
-    assert len(_source(eth3d_root).load_frame("eth3d/courtyard/DSC_0001").points) == 24 * 16 - 2 * 3
+    # every stride-th pixel in each direction, less those of the unscanned 4 x 6 block
+    assert len(_source(eth3d_root, stride=2).load_frame("eth3d/courtyard/DSC_0001").points) == 24 * 16 - 2 * 3
+    assert len(_source(eth3d_root).load_frame("eth3d/courtyard/DSC_0001").points) == 16 * 11 - 2 * 2
 
 
 def test_poses_are_the_colmap_poses(eth3d_root):
