@@ -23,7 +23,7 @@ from datagen.sources import REGISTRY
 from datagen.sources._thin_prism import ThinPrismFisheye
 from datagen.sources.eth3d import ETH3DSource
 from tests.sources.colmap_files import write_text_model
-from tests.sources.record_checks import range_of
+from tests.sources.label_checks import assert_range_and_value
 
 #: A small distorted DSLR: ETH3D-like coefficients, the field of view of its 6048 x 4032 images.
 LENS = (48, 32, [27.0, 27.1, 24.3, 15.8, 0.21, 0.21, 0.001, -0.0006, -0.16, 0.83, 0.0008, 0.0003])
@@ -161,7 +161,7 @@ def test_a_build_labels_the_wall_and_states_the_colmap_motion(eth3d_root, lens_r
         pixels = np.floor(points[:, :2] / points[:, 2:] * [fx, fy] + [cx, cy] + 0.5)
         z = points[np.all(pixels == record["label"]["pixels"][0], axis=1), 2]
         assert np.min(np.abs(z - record["label"]["z_m"][0])) <= 1e-6 * z.max()
-        assert record["value"] == pytest.approx(range_of(record, record["label"]["z_m"][0]), rel=1e-12)
+        assert_range_and_value(record)
         assert record["split"] == "train" and record["provenance"]["depth_from"] == "depth_map"
     poses = [r for r in records if r["task"] == "pose"]
     assert poses

@@ -16,8 +16,9 @@ from datagen.records import iter_records
 from datagen.sources import REGISTRY
 from datagen.sources.depthlm import DepthLMSource
 from datagen.sources.ibims1 import IBims1Source
+from tests.sources.label_checks import assert_range_and_value
 from tests.sources.matlab_files import write_v5
-from tests.sources.record_checks import range_of, source_pixel
+from tests.sources.record_checks import source_pixel
 
 SAMPLE = "ibims1_depthlm"
 LINES = (0, 20, 80)  # corridor_01, kitchen_03, restaurant_03: both calibrations of the excerpt
@@ -120,7 +121,7 @@ def test_every_label_of_a_build_is_the_excerpts_depth(release, sample, tmp_path)
         pixel = source_pixel(record["label"]["pixels"][0], record["provenance"]["transforms"])
         assert pixel in depth_at and pixel not in masked
         assert record["label"]["z_m"][0] == pytest.approx(depth_at[pixel], rel=1e-12)
-        assert record["value"] == pytest.approx(range_of(record, depth_at[pixel]), rel=1e-12)
+        assert_range_and_value(record)
         assert record["split"] == "test"
 
 
