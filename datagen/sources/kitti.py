@@ -74,7 +74,8 @@ CALIBRATION_KEYS = {
     "tracking": {"P": "P{}", "R_rect": "R_rect", "velo_to_cam": "Tr_velo_cam", "imu_to_velo": "Tr_imu_velo"},
     "raw": {"P": "P_rect_0{}", "R_rect": "R_rect_00"},
 }
-#: Official splits of the object and tracking benchmarks (by folder); raw drives have none.
+#: Official splits of the object benchmark (by folder). Raw drives and tracking sequences have no
+#: official train/val split: the build splits them by sequence.
 FOLDER_SPLITS = {"training": "train", "testing": "test"}
 _DRIVE = re.compile(r"^(?P<date>\d{4}_\d{2}_\d{2})_drive_(?P<number>\d{4})_sync$")
 
@@ -318,9 +319,12 @@ class _TrackingLayout(_Layout):
             for seq in sorted(e.name for e in os.scandir(velodyne) if e.is_dir()):
                 scans = _stems(velodyne / seq, ".bin")
                 images = {c: _stems(self.root / folder / c / seq, ".png") for c in CAMERAS}
-                rows += [(f"{NAME}/{folder}/{seq}/{frame}/{camera}", f"{folder}/{seq}", camera, FOLDER_SPLITS[folder])
+                rows += [(f"{NAME}/{folder}/{seq}/{frame}/{camera}", f"{folder}/{seq}", camera, "")
                          for frame in sorted(scans) for camera in CAMERAS if frame in images[camera]]
         return rows
+
+    def split(self, key: _Key) -> str | None:
+        return None  # no official train/val: the build splits by sequence
 
     def _key(self, middle: list[str], camera: str) -> _Key | None:
         if len(middle) != 3 or middle[0] not in FOLDER_SPLITS:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import CameraError, ConfigError, GeometryError, SourceError
 from datagen.geometry.se3 import invert, pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._io import read_binary, require_dir
@@ -318,10 +318,11 @@ class _Tables:
         if K.shape != (3, 3):
             raise SourceError(f"{where}: camera_intrinsic must be 3x3, got shape {K.shape}")
         width, height = (int(v) for v in self.sd_size[row])
+        T_world_cam = self.T_world_sensor(row)
         try:
-            return Camera(K=K, width=width, height=height, T_world_cam=self.T_world_sensor(row))
-        except (ValueError, ArithmeticError) as exc:
-            raise SourceError(f"{where}: {exc}") from None
+            return Camera(K=K, width=width, height=height, T_world_cam=T_world_cam)
+        except (CameraError, GeometryError, ValueError) as exc:
+            raise SourceError(f"{where} (image {self.filename(row)}, {width}x{height} in sample_data): {exc}") from None
 
     def T_world_sensor(self, row: int) -> np.ndarray:
         """(4, 4) sensor -> global at the sample_data's time: T_global_ego(t) @ T_ego_sensor."""

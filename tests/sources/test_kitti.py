@@ -233,7 +233,7 @@ def test_tracking_sequence_reads_its_own_calibration_keys_and_oxts(tmp_path, sha
     assert detect_layout(tmp_path) == "tracking"
     table = source(tmp_path).frame_table()
     assert table.frame_ids.tolist() == [f"kitti/training/0007/{i:06d}/image_02" for i in range(3)]
-    assert set(table.sequence) == {"training/0007"} and set(table.split) == {"train"}
+    assert set(table.sequence) == {"training/0007"} and set(table.split) == {""}  # the build splits by sequence
     packets = np.array([line.split() for line in (tmp_path / "training" / "oxts" / "0007.txt").read_text().splitlines()],
                        dtype=np.float64)
     expected = camera_poses_from_files(packets, shared_data)
