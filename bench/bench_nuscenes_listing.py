@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -108,16 +109,20 @@ def write_blobs(folder: Path, camera_file: str) -> None:
 MEASURE = """
 import json, resource, sys, time
 from datagen.sources.nuscenes import NuScenesSource
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 root, sweeps = sys.argv[1], sys.argv[2] == "1"
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-started = time.perf_counter()
+started, cpu0 = time.perf_counter(), cpu()
 source = NuScenesSource(NuScenesSource.Config(root=root, sweeps=sweeps))
 table = source.frame_table()
-listed = time.perf_counter() - started
+listed, cpu1 = time.perf_counter() - started, cpu()
 frame = source.load_frame(table.frame_ids[0])
-loaded = time.perf_counter() - started - listed
+loaded, cpu2 = time.perf_counter() - started - listed, cpu()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 print(json.dumps({"frames": len(table), "list_s": listed, "first_frame_s": loaded, "peak_gb": peak,
+                  "list_cpu_s": cpu1 - cpu0, "first_frame_cpu_s": cpu2 - cpu1,
                   "import_peak_gb": base, "points": len(frame.points)}))
 """
 
@@ -138,13 +143,17 @@ def main() -> None:
             write_blobs(root, write_tables(root))
         sizes = {p.name: p.stat().st_size / 1e9 for p in (root / "v1.0-trainval").glob("*.json")}
         print(f"tables: sample_data.json {sizes['sample_data.json']:.2f} GB, ego_pose.json {sizes['ego_pose.json']:.2f} GB")
-        print(f"{'frames':>16} {'listed':>8} {'list s':>7} {'1st frame s':>11} {'total s':>8} {'peak GB':>8}")
+        print(f"{'frames':>16} {'listed':>8} {'list s':>7} {'1st frame s':>11} {'total s':>8} {'CPU s':>6} "
+              f"{'peak GB':>8}")
         for sweeps in (False, True):
             r = measure(root, sweeps)
             name = "camera sweeps" if sweeps else "keyframes"
             print(f"{name:>16} {r['frames']:>8} {r['list_s']:>7.1f} {r['first_frame_s']:>11.1f} "
-                  f"{r['list_s'] + r['first_frame_s']:>8.1f} {r['peak_gb']:>8.2f}")
-        print(f"(peak after imports alone: {r['import_peak_gb']:.2f} GB)")
+                  f"{r['list_s'] + r['first_frame_s']:>8.1f} {r['list_cpu_s'] + r['first_frame_cpu_s']:>6.1f} "
+                  f"{r['peak_gb']:>8.2f}")
+        print(f"(peak after imports alone: {r['import_peak_gb']:.2f} GB; CPU s: user + system time of all the "
+              f"process's threads; on a busy machine the wall time is longer)")
+        print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

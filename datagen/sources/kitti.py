@@ -159,12 +159,16 @@ class KittiSource(Source):
         track, t_cam, t_start, t_end = self.layout.timing(key)
         T_imu_velo = calibration.T_imu_velo
         T_imu_cam = T_imu_velo @ invert(T_cam_velo)
-        T_world_cam = track.at(t_cam) @ T_imu_cam
         meta = {"time_camera_s": t_cam, "sweep_s": [t_start, t_end], "motion_compensation": False}
-        if not self.config.motion_compensation:
-            return points, T_world_cam, T_cam_velo, t_cam, meta
-        t_points = point_times(points, t_start, t_end)
-        moved = points_to_camera(points, T_imu_velo, T_imu_cam, track, t_cam, t_points)
+        try:
+            T_world_cam = track.at(t_cam) @ T_imu_cam
+            if not self.config.motion_compensation:
+                return points, T_world_cam, T_cam_velo, t_cam, meta
+            t_points = point_times(points, t_start, t_end)
+            moved = points_to_camera(points, T_imu_velo, T_imu_cam, track, t_cam, t_points)
+        except GeometryError as exc:  # image or sweep times beyond the OXTS packets
+            raise SourceError(f"{self.layout.oxts_path(key)}: no pose for frame {key.frame} ({exc}) "
+                              f"({self.layout.description})") from None
         meta["motion_compensation"] = True
         return moved, T_world_cam, np.eye(4), t_cam, meta
 
@@ -346,10 +350,13 @@ class _TrackingLayout(_Layout):
         T_velo_imu = _rigid(_matrix(values, "Tr_imu_velo", (3, 4), path, self.description), path, "Tr_imu_velo")
         return _Calibration(self._cameras(values, path), invert(T_velo_imu), path)
 
+    def oxts_path(self, key: _Key) -> Path:
+        return self.root / key.folder / "oxts" / f"{self._seq(key)}.txt"
+
     def timing(self, key: _Key) -> tuple[PoseTrack, float, float, float]:
         """The sequence's pose track, the image's time and the sweep's start and end (nominal 10 Hz)."""
         if key.sequence not in self._tracks:
-            path = self.root / key.folder / "oxts" / f"{self._seq(key)}.txt"
+            path = self.oxts_path(key)
             poses = poses_from_oxts(read_oxts_lines(path, self.description))
             times = np.arange(len(poses)) * TRACKING_FRAME_PERIOD_S
             self._tracks[key.sequence] = (PoseTrack(times, poses, MAX_POSE_EXTRAPOLATION_S), path)
@@ -415,6 +422,9 @@ class _RawLayout(_Layout):
         T_cam0_velo = _rt(date / "calib_velo_to_cam.txt", self.description)
         T_velo_imu = _rt(date / "calib_imu_to_velo.txt", self.description)
         return _Calibration(self._cameras(values, cam_path, T_cam0_velo), invert(T_velo_imu), cam_path)
+
+    def oxts_path(self, key: _Key) -> Path:
+        return self.drive_path(key) / "oxts"
 
     def timing(self, key: _Key) -> tuple[PoseTrack, float, float, float]:
         """The drive's pose track (OXTS at its timestamps), the image's time and the sweep's start and end."""

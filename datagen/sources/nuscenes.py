@@ -19,7 +19,8 @@ devkit's ``remove_close`` does.
 
 Listing is lazy: the big tables (``sample_data`` and ``ego_pose`` hold about 2.6 million rows
 each in v1.0-trainval) are read once per source instance into Arrow and numpy columns
-(``_json_tables``), never into Python dicts; ``ego_pose`` only when the first frame loads.
+(``_json_tables``), never into Python dicts; ``ego_pose`` only when the first frame loads. A
+process keeps the last tables it read (``load_tables``), so listing and loading read them once.
 
 Ids: ``nuscenes/<scene name>/<camera sample_data token>/<channel>``; sequence: the scene
 name; split: the devkit's scene split (``data/nuscenes_splits.json``, copied from
@@ -108,8 +109,7 @@ class NuScenesSource(Source):
     @property
     def tables(self) -> "_Tables":
         if self._tables is None:
-            root = self.config.root
-            self._tables = _Tables(root, find_version(root, self.config.version))
+            self._tables = load_tables(self.config.root, find_version(self.config.root, self.config.version))
         return self._tables
 
     def frame_table(self) -> FrameTable:
@@ -169,6 +169,22 @@ class NuScenesSource(Source):
         radius = self.config.min_distance_m
         close = (np.abs(points[:, 0]) < radius) & (np.abs(points[:, 1]) < radius)
         return points[~close, :3]
+
+
+#: The tables last read in this process: a one-worker build lists frames and then loads them with a
+#: second source instance, and reading v1.0-trainval's tables takes tens of seconds.
+_LAST_TABLES: dict = {}
+
+
+def load_tables(root: Path, version: str) -> "_Tables":
+    """The tables of ``root/version``, read once per process while their files are unchanged."""
+    files = [root / version / f"{name}.json" for name in TABLES]
+    key = (str(root.resolve()), version, tuple((p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else None
+                                              for p in files))
+    if key not in _LAST_TABLES:
+        _LAST_TABLES.clear()
+        _LAST_TABLES[key] = _Tables(root, version)
+    return _LAST_TABLES[key]
 
 
 def find_version(root: Path, version: str | None) -> str:

@@ -297,6 +297,8 @@ def test_a_root_of_no_kitti_layout_is_refused(tmp_path):
      r"0000000002\.txt:1: an OXTS packet .* must be 30 finite numbers"),
     (lambda d: _replace(d / "image_02" / "timestamps.txt", b"2011-09-26 13:02:25.000000000\n"),
      r"image_02/timestamps\.txt: has 1 timestamps, frame 0000000001 needs line 2"),
+    (lambda d: _replace(d / "image_02" / "timestamps.txt", b"2011-09-26 13:02:25.0\n2011-09-26 13:03:25.0\n"),
+     r"_sync/oxts: no pose for frame 0000000001 \(pose wanted at"),
 ])
 def test_bad_raw_files_name_the_file_and_the_build_skips_the_frame(raw_root, tmp_path, damage, message):
     frame_id = "kitti/2011_09_26_drive_0005/0000000001/image_02"
