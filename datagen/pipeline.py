@@ -239,7 +239,7 @@ class ShardWorker:
                 "source": ctx.frame.source, "image": image, "K": camera.K.tolist(), "width": camera.width,
                 "height": camera.height, "T_world_cam": camera.T_world_cam.tolist(),
                 "points_cam": ctx.view.points_cam[keep].tolist(), "depth_from": ctx.view.depth_from,
-                "transforms": ctx.chain.to_record()}
+                "pose_known": bool(ctx.frame.meta.get("pose_known", True)), "transforms": ctx.chain.to_record()}
 
     def _sample(self, ctx: "_FrameContext", pixels: np.ndarray, points: np.ndarray) -> Sample:
         return Sample(frame_ids=(ctx.frame.frame_id,), cameras=(ctx.chain.camera,), pixels=pixels,
@@ -292,7 +292,12 @@ def make_record(config: BuildConfig, templates: dict, marker, task: str, k: int,
 
 
 def pose_records(config: BuildConfig, notes: list[dict], templates: dict, marker) -> list[QARecord]:
-    """Pair frames of one sequence and split, and write one pose record per pair."""
+    """Pair frames of one sequence and split, and write one pose record per pair.
+
+    A frame whose source marks its pose unknown (``meta["pose_known"] = False``, e.g. ScanNet's
+    ``-inf`` poses) takes part in no pair.
+    """
+    notes = [note for note in notes if note.get("pose_known", True)]
     by_id = {note["frame_id"]: note for note in notes}
     infos = [FrameInfo(frame_id=n["frame_id"], sequence=n["sequence"], split=n["split"], camera=_camera(n),
                        points_cam=np.asarray(n["points_cam"], dtype=np.float64).reshape(-1, 3)) for n in notes]
@@ -430,7 +435,8 @@ def _write_frame_index(config: BuildConfig, out_dir: Path, summaries: list[dict]
     lines = []
     for note in (note for summary in summaries for note in summary["notes"]):
         entry = {"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
-                 "camera": _camera(note).intrinsics(), "T_world_cam": note["T_world_cam"], "split": note["split"],
+                 "camera": _camera(note).intrinsics(),
+                 "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
                  "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
         lines.append(json.dumps(entry) + "\n")
     write_atomic(out_dir / layout.FRAMES_INDEX, "".join(lines).encode())

@@ -47,6 +47,7 @@ from datagen.errors import CameraError, ConfigError, GeometryError, SourceError
 from datagen.geometry.motion import PoseTrack, points_to_camera
 from datagen.geometry.se3 import invert, make_transform
 from datagen.sources import register
+from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, parse_numbers, read_binary, read_image_array, read_text
 from datagen.sources._oxts import poses_from_oxts, read_oxts_lines, read_timestamps
 from datagen.sources.base import FrameTable, Source
@@ -66,6 +67,8 @@ DEPTH_PNG_SCALE = 256.0
 TRACKING_FRAME_PERIOD_S = 0.1
 #: Per-point times are rounded to this before poses are interpolated (1.5 mm at 30 m/s).
 POINT_TIME_STEP_S = 5e-5
+#: Sequences (drives, tracking sequences, object frames) whose calibration, poses and timestamps stay cached.
+CACHED_SEQUENCES = 8
 #: How far a pose may be extrapolated beyond the first or last OXTS packet (half a sweep and more).
 MAX_POSE_EXTRAPOLATION_S = 0.1
 #: Calibration keys per layout: rectifying rotation, Velodyne -> camera 0, IMU -> Velodyne.
@@ -152,7 +155,8 @@ class KittiSource(Source):
                      T_cam_points=T_cam_points, depth_m=depth, depth_kind="z", sequence=key.sequence,
                      timestamp_s=t_cam, split=layout.split(key),
                      meta={"layout": layout.kind, "camera": key.camera, "velodyne": str(layout.velodyne_path(key)),
-                           "depth_from": "depth_map" if depth is not None else "lidar", **meta})
+                           "depth_from": "depth_map" if depth is not None else "lidar",
+                           "pose_known": calibration.T_imu_velo is not None, **meta})
 
     def _moving(self, key: "_Key", points: np.ndarray, calibration: "_Calibration", T_cam_velo: np.ndarray):
         """Camera pose at the image's time and, if asked, the points moved to that time (camera frame)."""
@@ -234,9 +238,9 @@ class _Layout:
     def __init__(self, config) -> None:
         self.root = config.root
         self.config = config
-        self._calibrations: dict = {}
-        self._tracks: dict = {}
-        self._times: dict = {}
+        self._calibrations: LruCache[_Calibration] = LruCache(CACHED_SEQUENCES)
+        self._tracks: LruCache = LruCache(CACHED_SEQUENCES)
+        self._times: LruCache[np.ndarray] = LruCache(4 * CACHED_SEQUENCES)
 
     def parse(self, frame_id: str) -> _Key:
         parts = frame_id.split("/") if isinstance(frame_id, str) else []
@@ -247,9 +251,7 @@ class _Layout:
         return key
 
     def calibration(self, key: _Key) -> _Calibration:
-        if key.sequence not in self._calibrations:
-            self._calibrations[key.sequence] = self._read_calibration(key)
-        return self._calibrations[key.sequence]
+        return self._calibrations.get(key.sequence, lambda: self._read_calibration(key))
 
     def split(self, key: _Key) -> str | None:
         return FOLDER_SPLITS.get(key.folder)
@@ -353,14 +355,14 @@ class _TrackingLayout(_Layout):
     def oxts_path(self, key: _Key) -> Path:
         return self.root / key.folder / "oxts" / f"{self._seq(key)}.txt"
 
+    def _read_track(self, key: _Key) -> tuple[PoseTrack, Path]:
+        path = self.oxts_path(key)
+        poses = poses_from_oxts(read_oxts_lines(path, self.description))
+        return PoseTrack(np.arange(len(poses)) * TRACKING_FRAME_PERIOD_S, poses, MAX_POSE_EXTRAPOLATION_S), path
+
     def timing(self, key: _Key) -> tuple[PoseTrack, float, float, float]:
         """The sequence's pose track, the image's time and the sweep's start and end (nominal 10 Hz)."""
-        if key.sequence not in self._tracks:
-            path = self.oxts_path(key)
-            poses = poses_from_oxts(read_oxts_lines(path, self.description))
-            times = np.arange(len(poses)) * TRACKING_FRAME_PERIOD_S
-            self._tracks[key.sequence] = (PoseTrack(times, poses, MAX_POSE_EXTRAPOLATION_S), path)
-        track, path = self._tracks[key.sequence]
+        track, path = self._tracks.get(key.sequence, lambda: self._read_track(key))
         index = int(key.frame)
         if index >= len(track.times_s):
             raise SourceError(f"{path}: has {len(track.times_s)} OXTS lines, frame {key.frame} needs line {index + 1} "
@@ -438,29 +440,29 @@ class _RawLayout(_Layout):
         return track, t_cam, t_cam - TRACKING_FRAME_PERIOD_S / 2, t_cam + TRACKING_FRAME_PERIOD_S / 2
 
     def _time(self, path: Path, index: int) -> float:
-        """Line ``index`` of a timestamps file (each file read once per source instance)."""
-        if path not in self._times:
-            self._times[path] = read_timestamps(path, self.description)
-        times = self._times[path]
+        """Line ``index`` of a timestamps file (read once while its drive is among the cached ones)."""
+        times = self._times.get(path, lambda: read_timestamps(path, self.description))
         if index >= len(times):
             raise SourceError(f"{path}: has {len(times)} timestamps, frame {index:010d} needs line {index + 1} "
                               f"({self.description})")
         return float(times[index])
 
     def _track(self, sequence: str, drive: Path) -> PoseTrack:
-        if sequence not in self._tracks:
-            folder = drive / "oxts" / "data"
-            stems = sorted(_stems(folder, ".txt"))
-            if not stems:
-                raise SourceError(f"{folder}: no OXTS packets ({self.description})")
-            packets = np.concatenate([read_oxts_lines(folder / f"{s}.txt", self.description) for s in stems])
-            times = read_timestamps(drive / "oxts" / "timestamps.txt", self.description)
-            index = np.array([int(s) for s in stems])
-            if index.max() >= len(times):
-                raise SourceError(f"{drive / 'oxts' / 'timestamps.txt'}: {len(times)} lines, but oxts/data has "
-                                  f"packet {stems[-1]} ({self.description})")
-            self._tracks[sequence] = _pose_track(times[index], poses_from_oxts(packets), drive / "oxts")
-        return self._tracks[sequence]
+        return self._tracks.get(sequence, lambda: self._read_drive_track(drive))
+
+    def _read_drive_track(self, drive: Path) -> PoseTrack:
+        """The drive's OXTS packets as a pose track at the OXTS timestamps."""
+        folder = drive / "oxts" / "data"
+        stems = sorted(_stems(folder, ".txt"))
+        if not stems:
+            raise SourceError(f"{folder}: no OXTS packets ({self.description})")
+        packets = np.concatenate([read_oxts_lines(folder / f"{s}.txt", self.description) for s in stems])
+        times = read_timestamps(drive / "oxts" / "timestamps.txt", self.description)
+        index = np.array([int(s) for s in stems])
+        if index.max() >= len(times):
+            raise SourceError(f"{drive / 'oxts' / 'timestamps.txt'}: {len(times)} lines, but oxts/data has "
+                              f"packet {stems[-1]} ({self.description})")
+        return _pose_track(times[index], poses_from_oxts(packets), drive / "oxts")
 
     def _depth_folder(self, sequence: str, camera: str) -> tuple[Path, str | None]:
         """The depth-completion ground-truth folder of a drive and camera, and its split (train/val)."""

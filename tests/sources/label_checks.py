@@ -1,4 +1,4 @@
-"""Check built records against ground truth computed in a test from a dataset's own formula.
+"""Checks of built records against points computed in a test: shared by the driving-source tests.
 
 A record's label sits on the pixel centre of the normalised image nearest to where its point
 projects, so each label must have a point of the test's computation whose projection, carried
@@ -8,36 +8,66 @@ a pixel of the label's pixel in u and in v, at the label's depth.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 from scipy.spatial import cKDTree
 
 from datagen.config import load_config
 from datagen.pipeline import build
 from datagen.records import iter_records
 
-#: Sampling that labels pixels anywhere in the image (each label costs a marked image, so a few dozen).
-def sampling(points_per_frame: int) -> dict:
-    return {"points_per_frame": points_per_frame, "avoid_edges": False, "strategy": "uniform", "margin_px": 0}
-
 
 def map_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
-    """Carry (N, 2) source pixels through recorded ``resize`` and ``crop`` steps."""
-    if transforms and isinstance(transforms[0], str):
-        transforms = [transforms]
-    uv = np.asarray(uv, dtype=np.float64)
+    """Carry source-image pixels (N, 2) through a record's resize and crop steps (pixel centres)."""
     for name, arg in transforms:
+        assert name in ("resize", "crop"), name
         if name == "resize":
-            scale = np.array(arg if isinstance(arg, list) else [arg, arg], dtype=np.float64)
-            uv = (uv + 0.5) * scale - 0.5
-        elif name == "crop":
-            uv = uv - np.array(arg[:2], dtype=np.float64)
+            uv = (uv + 0.5) * np.array(arg if isinstance(arg, list) else [arg, arg], dtype=np.float64) - 0.5
         else:
-            raise AssertionError(f"unexpected transform {name}")
+            uv = uv - np.array(arg[:2], dtype=np.float64)
     return uv
+
+
+def source_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
+    """The inverse of ``map_pixel``: normalised pixels (N, 2) back in the source image."""
+    for name, arg in reversed(transforms):
+        assert name in ("resize", "crop"), name
+        if name == "resize":
+            uv = (uv + 0.5) / np.array(arg if isinstance(arg, list) else [arg, arg], dtype=np.float64) - 0.5
+        else:
+            uv = uv + np.array(arg[:2], dtype=np.float64)
+    return uv
+
+
+def assert_label_is_a_point(record: dict, points_cam: np.ndarray, mapped: np.ndarray) -> None:
+    """The record's label is one of ``points_cam`` (N, 3), on the pixel its projection ``mapped`` (N, 2)
+    rounds to, at its z; its range and value follow from that pixel and z by hand."""
+    (u, v), z = record["label"]["pixels"][0], record["label"]["z_m"][0]
+    match = (np.abs(points_cam[:, 2] - z) <= 1e-9 * z) & (np.abs(mapped[:, 0] - u) <= 0.5 + 1e-9) \
+        & (np.abs(mapped[:, 1] - v) <= 0.5 + 1e-9)
+    assert match.any(), f"{record['id']}: no point at z={z} on pixel {(u, v)}"
+    assert_range_and_value(record)
+
+
+def assert_range_and_value(record: dict) -> None:
+    """range = z * |(x, y, 1)| of the label's pixel centre; the distance task asks range, axis_distance z."""
+    (u, v), z = record["label"]["pixels"][0], record["label"]["z_m"][0]
+    fx, fy, cx, cy = record["camera"][:4]
+    range_m = z * math.sqrt(((u - cx) / fx) ** 2 + ((v - cy) / fy) ** 2 + 1)
+    assert record["label"]["range_m"][0] == pytest.approx(range_m, rel=1e-12)
+    assert record["value"] == pytest.approx(range_m if record["task"] == "distance" else z, rel=1e-12)
+
+
+def sampling(points_per_frame: int) -> dict:
+    """Sampling that labels pixels anywhere in the image (each label costs a marked image, so a few dozen)."""
+    return {"points_per_frame": points_per_frame, "avoid_edges": False, "strategy": "uniform", "margin_px": 0}
 
 
 def build_records(source: str, root, out, tasks=("distance",), options=None, points_per_frame: int = 40,
                   **overrides) -> tuple[dict, list[dict]]:
+    """Build ``source`` from ``root`` into ``out``; returns the manifest and the records."""
     config = load_config(None, {"source": source, "root": str(root), "tasks": list(tasks),
                                 "source_options": options or {}, "sampling": sampling(points_per_frame), **overrides})
     manifest = build(config, out)
@@ -47,8 +77,9 @@ def build_records(source: str, root, out, tasks=("distance",), options=None, poi
 def check_labels(records: list[dict], uv: np.ndarray, z: np.ndarray, z_tol_m: float = 1e-4) -> int:
     """Assert every record's label matches one of the test's projections (uv (M, 2) source pixels, z (M,)).
 
-    Also checks each label's own consistency: range = |points_cam|, z = points_cam's z, and its
-    point projects with the record's camera onto its pixel (within half a pixel). Returns the count.
+    Also checks each label's own consistency: z = points_cam's z, range and value from the pixel
+    and z, and its point projects with the record's camera onto its pixel (within half a pixel).
+    Returns the number of records checked.
     """
     assert records, "no record to check"
     trees: dict = {}
@@ -56,13 +87,14 @@ def check_labels(records: list[dict], uv: np.ndarray, z: np.ndarray, z_tol_m: fl
         label, transforms = record["label"], record["provenance"]["transforms"]
         key = repr(transforms)
         if key not in trees:
-            trees[key] = cKDTree(map_pixel(uv, transforms))
+            trees[key] = cKDTree(map_pixel(np.asarray(uv, dtype=np.float64), transforms))
         pixel = np.array(label["pixels"][0], dtype=np.float64)
         candidates = trees[key].query_ball_point(pixel, r=0.5 + 1e-6, p=np.inf)
         z_label = label["z_m"][0]
         assert candidates and np.min(np.abs(z[candidates] - z_label)) <= z_tol_m, (record["id"], pixel, z_label)
         point = np.array(label["points_cam"][0])
-        assert abs(point[2] - z_label) < 1e-9 and abs(np.linalg.norm(point) - label["range_m"][0]) < 1e-9
+        assert abs(point[2] - z_label) < 1e-9
+        assert_range_and_value(record)
         fx, fy, cx, cy = record["camera"][:4]
         projected = np.array([fx * point[0] / point[2] + cx, fy * point[1] / point[2] + cy])
         assert np.all(np.abs(projected - pixel) <= 0.5 + 1e-6), (record["id"], projected, pixel)

@@ -108,6 +108,7 @@ def test_object_frame_carries_the_devkit_calibration(shared_data):
     np.testing.assert_allclose(frame.T_cam_points, T_cam_velo, atol=1e-12)
     assert (frame.camera.width, frame.camera.height) == (1224, 370) and frame.camera.model == "pinhole"
     np.testing.assert_array_equal(frame.camera.T_world_cam, np.eye(4))  # no poses in the object layout
+    assert frame.meta["pose_known"] is False  # so the pose task pairs no object frame
     p_cam = frame.points.astype(np.float64) @ frame.T_cam_points[:3, :3].T + frame.T_cam_points[:3, 3]
     np.testing.assert_allclose(p_cam[:, 2], z, atol=1e-9)  # the formula's third entry is z in camera 2
     front = p_cam[:, 2] > 1
@@ -193,6 +194,7 @@ def test_raw_camera_poses_follow_the_devkit_oxts_formula(tmp_path, shared_data):
     for i in range(4):
         frame = kitti.load_frame(f"kitti/2011_09_26_drive_0005/{i:010d}/image_02")
         np.testing.assert_allclose(frame.camera.T_world_cam, expected[i], atol=1e-6)
+        assert frame.meta["pose_known"] is True
         assert frame.timestamp_s - kitti.load_frame("kitti/2011_09_26_drive_0005/0000000000/image_02").timestamp_s \
             == pytest.approx(times[i], abs=1e-6)
 
