@@ -4,7 +4,9 @@ The pipeline calls these on the *normalised* ``DepthView`` of a frame, with an R
 ``frame_rng(seed, frame_id, purpose)``, so a frame's samples depend only on the seed, the
 frame and its labels, never on which other frames a shard holds or in which order.
 
-Candidates (``candidate_mask``) are the labels whose snapped pixel lies at least
+Candidates (``candidate_mask``) are the labels whose snapped pixel shows content of the
+source image (the normalisation's validity mask, ``NormalizationChain.valid_mask``: not
+the black fill of undistortion, nor a pixel resampling blended it into), lies at least
 ``margin_px`` from the border (so the marker fits), whose ``z_m`` lies in
 ``[min_depth_m, max_depth_m]``, and, with ``avoid_edges``, whose
 ``edge_window_px x edge_window_px`` neighbourhood of labelled pixels spans a z ratio
@@ -27,6 +29,9 @@ partners offer), so short and long pairs are both common; with ``"uniform"`` it 
 uniform among the partners.
 
 Frame pairs (pose task): see ``sample_frame_pairs``.
+
+Every function that samples labels takes ``valid_px``, the (H, W) bool validity mask of
+the normalised image; None means every pixel shows content (no undistortion).
 """
 
 from __future__ import annotations
@@ -207,32 +212,47 @@ def edge_mask(view: DepthView, window_px: int, max_ratio: float) -> np.ndarray:
     return edge
 
 
-def candidate_mask(view: DepthView, config: SamplingConfig) -> np.ndarray:
+def candidate_mask(view: DepthView, config: SamplingConfig, valid_px: np.ndarray | None = None) -> np.ndarray:
     """Labels that may be sampled.
 
     Args:
         view: labels of one (normalised) image.
         config: margin, depth range and edge settings.
+        valid_px: (H, W) bool, the pixels of the image that show source content; None: all.
 
     Returns:
-        (N,) bool: the snapped pixel lies ``margin_px`` or more from every border, z_m
-        is in ``[min_depth_m, max_depth_m]``, and (with ``avoid_edges``) the label is
-        not on a depth edge.
+        (N,) bool: the snapped pixel is valid and lies ``margin_px`` or more from every
+        border, z_m is in ``[min_depth_m, max_depth_m]``, and (with ``avoid_edges``) the
+        label is not on a depth edge.
+
+    Raises:
+        ValueError: ``valid_px`` is not an (H, W) bool mask of the view's image.
     """
-    cached = _CANDIDATE_CACHE.get((id(view), config))
-    if cached is not None and cached[0]() is view:
-        return cached[1]
+    key = (id(view), id(valid_px), config)
+    cached = _CANDIDATE_CACHE.get(key)
+    if cached is not None and cached[0]() is view and cached[1]() is valid_px:
+        return cached[2]
     camera = view.camera
     m = margin_px(camera, config)
     cols, rows = view.pixel_indices().T
     mask = (cols >= m) & (cols <= camera.width - 1 - m) & (rows >= m) & (rows <= camera.height - 1 - m)
+    if valid_px is not None:
+        mask[mask] &= _check_valid(valid_px, camera)[rows[mask], cols[mask]]
     mask &= (view.z_m >= config.min_depth_m) & (view.z_m <= config.max_depth_m)
     if config.avoid_edges and mask.any():
         mask &= ~edge_mask(view, config.edge_window_px, config.edge_max_ratio)
     mask.setflags(write=False)
     _CANDIDATE_CACHE.clear()  # points and pairs of one frame share the mask; frames come one at a time
-    _CANDIDATE_CACHE[(id(view), config)] = (weakref.ref(view), mask)
+    _CANDIDATE_CACHE[key] = (weakref.ref(view), (lambda: None) if valid_px is None else weakref.ref(valid_px), mask)
     return mask
+
+
+def _check_valid(valid_px: np.ndarray, camera: Camera) -> np.ndarray:
+    valid_px = np.asarray(valid_px)
+    if valid_px.dtype != np.bool_ or valid_px.shape != (camera.height, camera.width):
+        raise ValueError(f"valid_px must be a ({camera.height}, {camera.width}) bool mask of the image, "
+                         f"got {valid_px.shape} {valid_px.dtype}")
+    return valid_px
 
 
 _CANDIDATE_CACHE: dict = {}
@@ -300,19 +320,21 @@ def _draw(candidates: np.ndarray, z_m: np.ndarray, k: int, config: SamplingConfi
     return candidates[_stratified_choice(bins, config.depth_bins, k, rng)]
 
 
-def sample_points(view: DepthView, config: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+def sample_points(view: DepthView, config: SamplingConfig, rng: np.random.Generator,
+                  valid_px: np.ndarray | None = None) -> np.ndarray:
     """Draw the labels of one frame that become single-point questions.
 
     Args:
         view: labels of the normalised image.
         config: strategy, count and candidate settings.
         rng: the frame's generator (``frame_rng(seed, frame_id, "points")``).
+        valid_px: (H, W) bool validity mask of the normalised image; None: every pixel.
 
     Returns:
         (K,) int64 distinct indices into ``view``, K = min(points_per_frame, candidates);
         empty when no label is a candidate.
     """
-    candidates = np.flatnonzero(candidate_mask(view, config))
+    candidates = np.flatnonzero(candidate_mask(view, config, valid_px))
     if len(candidates) == 0:
         logger.debug("sample_points: no candidate among %d labels", len(view))
     return _draw(candidates, view.z_m[candidates], config.points_per_frame, config, rng)
@@ -357,7 +379,8 @@ def _allowed_seconds(seconds: np.ndarray, first: int, pairs: list[tuple[int, int
     return allowed
 
 
-def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generator,
+                 valid_px: np.ndarray | None = None) -> np.ndarray:
     """Draw label pairs of one frame for the two-point (3D distance) task.
 
     First points are distinct and drawn by the strategy; each second point is drawn among
@@ -371,11 +394,12 @@ def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generat
         view: labels of the normalised image.
         config: strategy, count, separation and candidate settings.
         rng: the frame's generator (``frame_rng(seed, frame_id, "pairs")``).
+        valid_px: (H, W) bool validity mask of the normalised image; None: every pixel.
 
     Returns:
         (P, 2) int64 indices into ``view``, P <= pairs_per_frame; (0, 2) when none.
     """
-    candidates = np.flatnonzero(candidate_mask(view, config))
+    candidates = np.flatnonzero(candidate_mask(view, config, valid_px))
     seconds = candidates if len(candidates) <= MAX_PARTNER_CANDIDATES \
         else np.sort(rng.choice(candidates, size=MAX_PARTNER_CANDIDATES, replace=False))
     pixels = view.pixel_indices().astype(np.float64)

@@ -114,6 +114,51 @@ def test_automatic_margin_is_four_percent_of_the_diagonal():
     assert mask.sum() == (640 - 64) * (480 - 64)
 
 
+def test_labels_on_pixels_without_source_content_are_never_sampled():
+    camera = make_camera()
+    view = make_view(camera, pixel_grid(camera, step=2), 5.0)
+    valid = np.ones((480, 640), dtype=bool)
+    valid[:120, :200] = False  # a black corner left by undistortion
+    valid[300:310, 400:410] = False
+    config = SamplingConfig(strategy="uniform", points_per_frame=5000, pairs_per_frame=300, **PLAIN)
+    mask = candidate_mask(view, config, valid)
+    cols, rows = view.pixel_indices().T
+    np.testing.assert_array_equal(mask, valid[rows, cols])
+    for index in (sample_points(view, config, np.random.default_rng(0), valid),
+                  sample_pairs(view, config, np.random.default_rng(0), valid).ravel()):
+        assert len(index) and valid[rows[index], cols[index]].all()
+    assert candidate_mask(view, config).all()  # no mask: every pixel shows content
+    with pytest.raises(ValueError, match="valid_px"):
+        candidate_mask(view, config, valid[:, :-1])
+
+
+def test_the_audit_frame_samples_no_label_on_the_undistortion_fill():
+    """``camera_preset: wide``, frame synthetic/room/1/000005 (seed 1): a pincushion lens leaves black
+    corners after undistortion; labels at (1784, 90) and others there were candidates."""
+    from datagen.config import BuildConfig
+    from datagen.images import load_frame_image
+    from datagen.normalize import plan_normalization
+    from datagen.pipeline import make_source, mesh_view
+
+    config = BuildConfig(seed=1, source_options={"camera_preset": "wide", "lidar": False})
+    frame_id = "synthetic/room/1/000005"
+    frame = make_source(config).load_frame(frame_id)
+    chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
+    stride = config.mesh_label_stride_px
+    offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
+    view = mesh_view(frame.mesh, chain.camera, stride, offset)
+    image, valid = chain.apply_image(load_frame_image(frame)), chain.valid_mask()
+    black = np.all(image == 0, axis=2)
+    assert black.sum() > 100_000 and not (black & valid).any()
+    cols, rows = view.pixel_indices().T
+    unmasked = candidate_mask(view, config.sampling)
+    assert black[rows[unmasked], cols[unmasked]].sum() > 50  # what the audit found
+    masked = candidate_mask(view, config.sampling, valid)
+    assert masked.sum() > 400_000 and valid[rows[masked], cols[masked]].all()
+    audit = np.flatnonzero((cols == 1784) & (rows == 90))
+    assert unmasked[audit].all() and not masked[audit].any()
+
+
 def test_depth_range_excludes_labels_outside():
     camera = make_camera()
     view = make_view(camera, [[100, 100], [200, 100], [300, 100], [400, 100]], [0.05, 0.1, 200.0, 250.0])
