@@ -22,7 +22,8 @@ Strategies for points:
   far labels are not drowned by the many near ones.
 
 Pairs (two-point task): the first points are drawn by the strategy, as points are; each
-second point among candidates at least ``min_pair_separation_px`` away in the image. With
+second point among candidates at least ``pair_separation_px`` away in the image (the
+separation the markers need to label both points unambiguously, or more). With
 ``"depth-stratified"`` the second point is stratified over ``depth_bins`` log-spaced bins
 of the 3D distance to the first point (from the smallest to the largest distance the
 partners offer), so short and long pairs are both common; with ``"uniform"`` it is
@@ -49,6 +50,7 @@ from scipy import ndimage
 from datagen.errors import ConfigError
 from datagen.geometry.cameras import MIN_Z_M
 from datagen.geometry.se3 import invert, transform_points
+from datagen.markers import min_pair_separation_px
 from datagen.types import SPLITS, Camera, DepthView
 
 logger = logging.getLogger(__name__)
@@ -121,7 +123,9 @@ class SamplingConfig:
         edge_max_ratio: a label is on an edge when its labelled neighbourhood spans a
             z ratio (max / min) above this (> 1).
         pairs_per_frame: point pairs drawn per frame (two-point task).
-        min_pair_separation_px: least image distance between the two pixels of a pair.
+        min_pair_separation_px: least image distance between the two pixels of a pair, pixels;
+            the markers' own minimum (``markers.min_pair_separation_px``, which scales with
+            the image) applies whatever this says. None: that minimum alone.
         pose_min_translation_m, pose_max_translation_m: range of the distance between
             the two camera centres of a frame pair, metres.
         pose_min_overlap: least share (0..1) of the first frame's points that project
@@ -140,7 +144,7 @@ class SamplingConfig:
     edge_window_px: int = 5
     edge_max_ratio: float = 1.15
     pairs_per_frame: int = 1
-    min_pair_separation_px: float = 40.0
+    min_pair_separation_px: float | None = None
     pose_min_translation_m: float = 0.2
     pose_max_translation_m: float = 10.0
     pose_min_overlap: float = 0.3
@@ -164,7 +168,9 @@ class SamplingConfig:
         _check_number("min_depth_m", self.min_depth_m, 0.0, strict=True, unit=" (metres)")
         _check_number("max_depth_m", self.max_depth_m, self.min_depth_m, strict=True,
                       unit=" (metres, above min_depth_m)")
-        _check_number("min_pair_separation_px", self.min_pair_separation_px, 0.0, strict=False, unit=" (pixels)")
+        if self.min_pair_separation_px is not None:
+            _check_number("min_pair_separation_px", self.min_pair_separation_px, 0.0, strict=False,
+                          unit=" (pixels) or None")
         _check_number("pose_min_translation_m", self.pose_min_translation_m, 0.0, strict=False, unit=" (metres)")
         _check_number("pose_max_translation_m", self.pose_max_translation_m, self.pose_min_translation_m,
                       strict=False, unit=" (metres, at least pose_min_translation_m)")
@@ -182,6 +188,12 @@ def margin_px(camera: Camera, config: SamplingConfig) -> int:
     if config.margin_px is not None:
         return int(config.margin_px)
     return int(round(AUTO_MARGIN_FRACTION * math.hypot(camera.width, camera.height)))
+
+
+def pair_separation_px(camera: Camera, config: SamplingConfig) -> float:
+    """Least image distance of a pair's pixels: what the markers need, or the configured floor if larger."""
+    needed = min_pair_separation_px(camera.height, camera.width)
+    return max(needed, float(config.min_pair_separation_px or 0.0))
 
 
 def depth_bin_edges(config: SamplingConfig) -> np.ndarray:
@@ -344,7 +356,8 @@ def sample_points(view: DepthView, config: SamplingConfig, rng: np.random.Genera
 
 
 def _draw_partner(first_pixel: np.ndarray, first_point: np.ndarray, pixels: np.ndarray, points: np.ndarray,
-                  allowed: np.ndarray, config: SamplingConfig, rng: np.random.Generator) -> int | None:
+                  allowed: np.ndarray, separation_px: float, config: SamplingConfig,
+                  rng: np.random.Generator) -> int | None:
     """A partner for the first point among possible second points, far enough in the image.
 
     Args:
@@ -353,14 +366,15 @@ def _draw_partner(first_pixel: np.ndarray, first_point: np.ndarray, pixels: np.n
         pixels: (M, 2) float64 snapped pixels of the possible second points.
         points: (M, 3) float64 their camera-frame points, metres.
         allowed: (M,) bool those that may be chosen.
-        config: separation, strategy and bin settings.
+        separation_px: least image distance from the first pixel, pixels.
+        config: strategy and bin settings.
         rng: the generator.
 
     Returns:
         The partner's position among the M, or None.
     """
     du, dv = pixels[:, 0] - first_pixel[0], pixels[:, 1] - first_pixel[1]
-    partners = np.flatnonzero(allowed & (du * du + dv * dv >= config.min_pair_separation_px ** 2))
+    partners = np.flatnonzero(allowed & (du * du + dv * dv >= separation_px ** 2))
     if len(partners) == 0:
         return None
     if config.strategy == "uniform":
@@ -384,7 +398,7 @@ def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generat
     """Draw label pairs of one frame for the two-point (3D distance) task.
 
     First points are distinct and drawn by the strategy; each second point is drawn among
-    candidates at least ``min_pair_separation_px`` away (see the module docstring). No
+    candidates at least ``pair_separation_px`` away (see the module docstring). No
     pair repeats, in either order. A first point without any partner is set aside; after
     ``MAX_PARTNERLESS_DRAWS`` such draws the frame yields the pairs found so far. In a
     view with more than ``MAX_PARTNER_CANDIDATES`` candidates (dense depth maps), second
@@ -400,6 +414,7 @@ def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generat
         (P, 2) int64 indices into ``view``, P <= pairs_per_frame; (0, 2) when none.
     """
     candidates = np.flatnonzero(candidate_mask(view, config, valid_px))
+    separation = pair_separation_px(view.camera, config)
     seconds = candidates if len(candidates) <= MAX_PARTNER_CANDIDATES \
         else np.sort(rng.choice(candidates, size=MAX_PARTNER_CANDIDATES, replace=False))
     pixels = view.pixel_indices().astype(np.float64)
@@ -413,7 +428,7 @@ def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generat
         pool = pool[~np.isin(pool, batch)]
         for first in batch.tolist():
             position = _draw_partner(pixels[first], view.points_cam[first], second_pixels, second_points,
-                                     _allowed_seconds(seconds, first, pairs), config, rng)
+                                     _allowed_seconds(seconds, first, pairs), separation, config, rng)
             if position is None:
                 failures += 1
             else:

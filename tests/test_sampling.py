@@ -9,6 +9,7 @@ import pytest
 
 from datagen.errors import ConfigError
 from datagen.geometry.se3 import make_transform
+from datagen.markers import min_pair_separation_px
 from datagen.sampling import (
     FrameInfo,
     SamplingConfig,
@@ -16,6 +17,7 @@ from datagen.sampling import (
     frame_overlap,
     frame_rng,
     margin_px,
+    pair_separation_px,
     sample_frame_pairs,
     sample_pairs,
     sample_points,
@@ -314,6 +316,7 @@ def test_pairs_are_valid_separated_and_distinct():
     rng = np.random.default_rng(0)
     view = near_far_view(rng)
     config = SamplingConfig(pairs_per_frame=40, min_pair_separation_px=60.0, margin_px=20, avoid_edges=False)
+    assert pair_separation_px(view.camera, config) == 60.0  # above what the markers need (45 px)
     pairs = sample_pairs(view, config, rng)
     assert pairs.shape == (40, 2) and pairs.dtype == np.int64
     candidates = candidate_mask(view, config)
@@ -326,12 +329,28 @@ def test_pairs_are_valid_separated_and_distinct():
 
 def test_pairs_need_separated_partners():
     camera = make_camera()
-    view = make_view(camera, [[300, 200], [310, 200], [300, 215]], [5.0, 5.0, 5.0])
-    assert sample_pairs(view, SamplingConfig(pairs_per_frame=2, **PLAIN), np.random.default_rng(0)).shape == (0, 2)
-    # Separations: 0-1 10 px, 0-2 15 px, 1-2 18 px. At 16 px only {1, 2} qualifies, once.
-    config = SamplingConfig(pairs_per_frame=2, min_pair_separation_px=16.0, **PLAIN)
+    # Separations: 0-1 60 px, 0-2 75 px, 1-2 96 px. At 80 px only {1, 2} qualifies, once.
+    view = make_view(camera, [[300, 200], [360, 200], [300, 275]], [5.0, 5.0, 5.0])
+    config = SamplingConfig(pairs_per_frame=2, min_pair_separation_px=80.0, **PLAIN)
     pairs = sample_pairs(view, config, np.random.default_rng(0))
     assert len(pairs) == 1 and sorted(pairs[0].tolist()) == [1, 2]
+    assert len(sample_pairs(view, SamplingConfig(pairs_per_frame=2, **PLAIN), np.random.default_rng(0))) == 2
+
+
+def test_pairs_keep_the_separation_the_markers_need_whatever_the_config():
+    """Closer than the markers' minimum, a label would sit nearer the other point (markers.py)."""
+    camera = make_camera()
+    view = make_view(camera, [[300, 200], [310, 200], [300, 215], [330, 230]], 5.0)  # all within 43 px
+    config = SamplingConfig(pairs_per_frame=3, min_pair_separation_px=16.0, **PLAIN)
+    assert pair_separation_px(camera, config) == min_pair_separation_px(480, 640) > 43.0
+    assert sample_pairs(view, config, np.random.default_rng(0)).shape == (0, 2)
+    small, large = make_camera(width=320, height=240), make_camera(width=1280, height=960)
+    assert pair_separation_px(large, SamplingConfig()) > 1.8 * pair_separation_px(small, SamplingConfig())
+    dense = make_view(camera, pixel_grid(camera, step=4), 5.0)
+    pairs = sample_pairs(dense, SamplingConfig(pairs_per_frame=300, **PLAIN), np.random.default_rng(0))
+    pixels = dense.pixel_indices()
+    gaps = np.linalg.norm(pixels[pairs[:, 0]] - pixels[pairs[:, 1]], axis=1)
+    assert len(pairs) == 300 and gaps.min() >= min_pair_separation_px(480, 640)
 
 
 def _short_pair_share(strategy: str) -> float:
