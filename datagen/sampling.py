@@ -520,18 +520,56 @@ def frame_overlap(first: FrameInfo, second: FrameInfo) -> float:
     return float(np.count_nonzero(seen)) / len(points)
 
 
-def _partner_frame(first: FrameInfo, group: list[FrameInfo], config: SamplingConfig,
+def _partner_frame(first: FrameInfo, group: list[FrameInfo], paired: set, used: set, config: SamplingConfig,
                    rng: np.random.Generator) -> str | None:
-    """A frame of ``group`` to pair with ``first``, uniform among those that qualify, or None."""
+    """A frame of ``group`` to pair with ``first``, or None.
+
+    Candidates are the frames not yet paired with ``first`` in either order (``paired`` holds
+    frozensets of two ids) whose camera centre lies in the translation range. They are tried
+    in a random order spread over their translations (see ``_spread_order``), those whose
+    translation (to the centimetre) no pair of the group has yet (``used``) first; the first
+    with enough overlap is the partner.
+    """
     centre = first.camera.T_world_cam[:3, 3]
-    others = [f for f in group if f.frame_id != first.frame_id]
+    others = [f for f in group
+              if f.frame_id != first.frame_id and frozenset((first.frame_id, f.frame_id)) not in paired]
     moved = np.array([np.linalg.norm(f.camera.T_world_cam[:3, 3] - centre) for f in others])
     near = np.flatnonzero((moved >= config.pose_min_translation_m) & (moved <= config.pose_max_translation_m))
-    # The first that qualifies in a random order is uniform among those that qualify.
-    for j in rng.permutation(near):
-        if config.pose_min_overlap <= 0 or frame_overlap(first, others[j]) >= config.pose_min_overlap:
-            return others[j].frame_id
+    order = list(_spread_order(moved[near], config.depth_bins, rng))
+    fresh = [_translation_key(moved[near[j]]) not in used for j in order]
+    for j in [j for j, new in zip(order, fresh) if new] + [j for j, new in zip(order, fresh) if not new]:
+        candidate = others[near[j]]
+        if config.pose_min_overlap <= 0 or frame_overlap(first, candidate) >= config.pose_min_overlap:
+            used.add(_translation_key(moved[near[j]]))
+            return candidate.frame_id
     return None
+
+
+def _translation_key(distance_m: float) -> int:
+    """A translation to the centimetre: pairs of a group that move alike (an evenly sampled path)."""
+    return int(round(float(distance_m) * 100.0))
+
+
+def _spread_order(values: np.ndarray, n_bins: int, rng: np.random.Generator):
+    """Yield each position of ``values`` once, in a random order spread over their range.
+
+    Each step draws one of the non-empty bins uniformly (``n_bins`` log-spaced bins from the
+    smallest to the largest value), then a member of it uniformly; so large and small values
+    come first equally often, however many of each there are.
+    """
+    if len(values) == 0:
+        return
+    values = np.maximum(np.asarray(values, dtype=np.float64), 1e-9)
+    low, high = float(values.min()), float(values.max())
+    edges = np.geomspace(low, high, n_bins + 1) if high > low else np.array([low, 2.0 * low])
+    bins = _log_bins(values, edges)
+    members = [list(np.flatnonzero(bins == b)) for b in range(len(edges) - 1)]
+    members = [m for m in members if m]
+    while members:
+        b = int(rng.integers(len(members)))
+        yield int(members[b].pop(int(rng.integers(len(members[b])))))
+        if not members[b]:
+            members.pop(b)
 
 
 def sample_frame_pairs(frames: list[FrameInfo], config: SamplingConfig, seed: int) -> list[tuple[str, str]]:
@@ -539,8 +577,11 @@ def sample_frame_pairs(frames: list[FrameInfo], config: SamplingConfig, seed: in
 
     A pair (a, b) qualifies when the camera centres are ``pose_min_translation_m`` to
     ``pose_max_translation_m`` apart and ``frame_overlap(a, b) >= pose_min_overlap``.
-    Each frame is the first of at most one pair; its second frame is drawn uniformly among
-    those that qualify with ``frame_rng(seed, frame_id, "pose-pair")``. With
+    Frames are taken in id order; each is the first of at most one pair, its second frame
+    drawn with ``frame_rng(seed, frame_id, "pose-pair")`` among the frames that qualify and
+    are not yet paired with it in either order (no two images are paired twice in a build),
+    spread over the range of translations and preferring a translation the sequence's pairs
+    do not have yet (see ``_partner_frame``). With
     ``pose_pairs_per_sequence`` set, that many pairs per sequence and split are kept,
     drawn with ``frame_rng(seed, "pose-sequence", split, sequence)``.
 
@@ -565,11 +606,23 @@ def sample_frame_pairs(frames: list[FrameInfo], config: SamplingConfig, seed: in
         groups.setdefault((frame.split, frame.sequence), []).append(frame)
     out: list[tuple[str, str]] = []
     for (split, sequence), group in sorted(groups.items()):
-        pairs = [(f.frame_id, partner) for f in group
-                 if (partner := _partner_frame(f, group, config, frame_rng(seed, f.frame_id, "pose-pair")))]
+        pairs = _group_pairs(group, config, seed)
         out += _cap_pairs(pairs, config.pose_pairs_per_sequence, frame_rng(seed, "pose-sequence", split, sequence))
     logger.debug("sample_frame_pairs: %d pairs from %d frames in %d groups", len(out), len(ordered), len(groups))
     return out
+
+
+def _group_pairs(group: list[FrameInfo], config: SamplingConfig, seed: int) -> list[tuple[str, str]]:
+    """The pairs of one sequence and split, frames in id order, no unordered pair twice."""
+    pairs: list[tuple[str, str]] = []
+    paired: set = set()
+    used: set = set()
+    for frame in group:
+        partner = _partner_frame(frame, group, paired, used, config, frame_rng(seed, frame.frame_id, "pose-pair"))
+        if partner is not None:
+            pairs.append((frame.frame_id, partner))
+            paired.add(frozenset(pairs[-1]))
+    return pairs
 
 
 def _cap_pairs(pairs: list[tuple[str, str]], cap: int | None, rng: np.random.Generator) -> list[tuple[str, str]]:

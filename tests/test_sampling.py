@@ -401,7 +401,7 @@ def test_cameras_facing_opposite_ways_do_not_overlap_or_pair():
     b = _info("b", 0.0, z=1.0, yaw_pi=True)
     assert frame_overlap(a, b) == 0.0 and frame_overlap(b, a) == 0.0
     assert sample_frame_pairs([a, b], SamplingConfig(), seed=0) == []
-    assert len(sample_frame_pairs([a, b], SamplingConfig(pose_min_overlap=0.0), seed=0)) == 2
+    assert sample_frame_pairs([a, b], SamplingConfig(pose_min_overlap=0.0), seed=0) == [("a", "b")]
 
 
 def test_frame_pairs_stay_in_sequence_and_split_and_translation_range():
@@ -429,6 +429,38 @@ def test_frame_pairs_do_not_depend_on_order_and_follow_the_seed():
     assert len(pairs) == 6
     others = [sample_frame_pairs(frames, SamplingConfig(), seed=s) for s in range(5, 10)]
     assert any(other != pairs for other in others)
+
+
+def test_no_two_frames_are_paired_twice_in_either_order():
+    xs = np.random.default_rng(0).uniform(0.0, 3.0, 12)
+    for seed in range(10):
+        frames = [_info(f"s1/{i:02d}", x) for i, x in enumerate(xs)]
+        pairs = sample_frame_pairs(frames, SamplingConfig(pose_min_overlap=0.0), seed=seed)
+        assert len(pairs) >= 10
+        assert len({frozenset(pair) for pair in pairs}) == len(pairs), pairs
+
+
+def test_frame_pairs_spread_over_the_range_of_translations():
+    """40 frames within 1.2 m and 3 frames 8 m away: far partners are 3 of ~35 candidates, but one
+    of ~5 occupied translation bins, so they are drawn about a fifth of the time, not a tenth."""
+    xs = [0.03 * i for i in range(40)] + [8.0, 8.1, 8.2]
+    frames = [_info(f"s1/{i:02d}", x) for i, x in enumerate(xs)]
+    far = total = 0
+    for seed in range(10):
+        for a, b in sample_frame_pairs(frames, SamplingConfig(pose_min_overlap=0.0), seed=seed):
+            if int(a.split("/")[1]) < 40:
+                total += 1
+                far += int(b.split("/")[1]) >= 40
+    assert total > 300 and far / total > 0.15
+
+
+def test_an_evenly_sampled_path_gives_pairs_of_distinct_translations():
+    """Six frames 0.3 m apart on a line allow five translations; six pairs use all five."""
+    frames = [_info(f"s1/{i}", 0.3 * i) for i in range(6)]
+    for seed in range(10):
+        pairs = sample_frame_pairs(frames, SamplingConfig(pose_min_overlap=0.0), seed=seed)
+        moved = {round(0.3 * abs(int(a[-1]) - int(b[-1])), 6) for a, b in pairs}
+        assert len(pairs) == 6 and len(moved) == 5, pairs
 
 
 def test_frame_pairs_cap_and_missing_points():
