@@ -120,10 +120,37 @@ def mesh_view(scene: Scene, camera: Camera, stride_px: int = 1, offset_px: tuple
     rays_cam = camera.rays(pixels)
     ok = np.all(np.isfinite(rays_cam), axis=1) & (rays_cam[:, 2] > 0)
     R, centre = camera.T_world_cam[:3, :3], camera.T_world_cam[:3, 3]
-    hits = cast_rays(scene, centre, rays_cam[ok] @ R.T)
-    index = np.flatnonzero(ok)[hits.hit]
-    points_cam = rays_cam[index] * hits.t_m[hits.hit, None]
+    directions = rays_cam[ok] @ R.T
+    hits = cast_rays(scene, centre, directions)
+    hit = hits.hit
+    if scene.cull_back_faces:  # a scan seen from behind its surface: a hole, not ground truth
+        hit &= np.einsum("ij,ij->i", hits.normals, directions) < 0
+    index = np.flatnonzero(ok)[hit]
+    points_cam = rays_cam[index] * hits.t_m[hit, None]
     return DepthView.from_points(camera, points_cam, pixels[index], depth_from="mesh")
+
+
+def source_image_view(frame: Frame, config: BuildConfig, source_defaults: dict | None = None) -> DepthView:
+    """The frame's labels in its own image, as a build finds them (mesh, depth map or points), masked."""
+    if uses_mesh(frame, config):
+        return masked_view(mesh_view(frame.mesh, frame.camera), frame)
+    return masked_view(ground_truth_view(frame, config, source_defaults), frame)
+
+
+def masked_view(view: DepthView, frame: Frame) -> DepthView:
+    """The labels of ``view`` whose point lands on a True pixel of the frame's ``label_mask``.
+
+    Each label's camera-frame point is projected through the frame's own camera (its lens
+    included), so the mask applies alike to labels in the frame's image and in a normalised one.
+    """
+    if frame.label_mask is None or len(view) == 0:
+        return view
+    uv, valid = frame.camera.project(view.points_cam)
+    valid &= frame.camera.contains(uv)
+    cols, rows = np.floor(uv[valid] + 0.5).astype(np.int64).T
+    keep = np.zeros(len(view), dtype=bool)
+    keep[np.flatnonzero(valid)] = frame.label_mask[rows, cols]
+    return view.subset(keep)
 
 
 def ground_truth_view(frame: Frame, config: BuildConfig, source_defaults: dict | None = None) -> DepthView:
@@ -191,11 +218,11 @@ class ShardWorker:
         if uses_mesh(frame, config):  # 2-3. a mesh is rendered straight into the normalised camera: exact labels
             stride = config.mesh_label_stride_px
             offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
-            image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera, stride, offset)
-            valid = chain.valid_mask()
+            view = masked_view(mesh_view(frame.mesh, chain.camera, stride, offset), frame)
+            image, valid = chain.apply_image(image), chain.valid_mask()
         else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
-            image, view, valid = normalize(image, ground_truth_view(frame, config, self.source.occlusion_defaults),
-                                           chain)
+            view = masked_view(ground_truth_view(frame, config, self.source.occlusion_defaults), frame)
+            image, view, valid = normalize(image, view, chain)
         if len(view) == 0:
             raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
         context = _FrameContext(frame, split, chain, view, image, valid)

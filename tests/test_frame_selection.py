@@ -69,3 +69,46 @@ def test_overlay_paints_each_label_on_its_pixel(tmp_path):
     untouched = np.ones(frame.image.shape[:2], dtype=bool)
     untouched[rows, cols] = False
     assert np.array_equal(painted[untouched], frame.image[untouched])
+
+
+def test_label_mask_drops_labels_outside_it_for_points_depth_maps_and_meshes():
+    from datagen.pipeline import masked_view, source_image_view
+    from datagen.render.scene import Scene, SceneObject
+    import trimesh
+
+    frame = make_frame()  # a plane at 5 m seen by a 640x480 pinhole camera
+    mask = np.zeros((480, 640), dtype=bool)
+    mask[100:200, 300:400] = True
+    object.__setattr__(frame, "label_mask", mask)
+    view = source_image_view(frame, load_config())
+    assert len(view) == 100 * 100
+    cols, rows = view.pixel_indices().T
+    assert mask[rows, cols].all()
+    # a mesh frame: a wall at z = 5 m in front of the camera; labels come from rays, the mask still applies
+    wall = trimesh.creation.box(extents=(40.0, 40.0, 0.1))
+    wall.apply_translation([0.0, 0.0, 5.05])
+    mesh_frame = make_frame()
+    object.__setattr__(mesh_frame, "mesh", Scene((SceneObject("wall", "box", wall),)))
+    object.__setattr__(mesh_frame, "label_mask", mask)
+    mesh_labels = source_image_view(mesh_frame, load_config())
+    assert len(mesh_labels) == 100 * 100 and np.allclose(mesh_labels.z_m, 5.0)
+    unmasked = make_frame()
+    assert masked_view(view, unmasked) is view
+
+
+def test_back_faces_of_a_scan_give_no_label_when_the_scene_culls_them():
+    import trimesh
+
+    from datagen.pipeline import mesh_view
+    from datagen.render.scene import Scene, SceneObject
+    from tests.conftest import make_camera
+
+    # A single triangle facing away from the camera (normal +z, camera looking along +z).
+    triangle = trimesh.Trimesh(vertices=[[-50, -50, 5], [50, -50, 5], [0, 50, 5]], faces=[[0, 1, 2]], process=False)
+    assert triangle.face_normals[0][2] > 0
+    camera = make_camera()
+    seen = mesh_view(Scene((SceneObject("t", "scan", triangle),)), camera)
+    culled = mesh_view(Scene((SceneObject("t", "scan", triangle),), cull_back_faces=True), camera)
+    assert len(seen) > 1000 and len(culled) == 0
+    flipped = trimesh.Trimesh(vertices=triangle.vertices, faces=[[0, 2, 1]], process=False)
+    assert len(mesh_view(Scene((SceneObject("t", "scan", flipped),), cull_back_faces=True), camera)) == len(seen)

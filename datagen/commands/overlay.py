@@ -29,7 +29,7 @@ def command(source, root, source_option, config_path, cameras, frame_id, index, 
     from datagen.config import load_config
     from datagen.errors import DatagenError
     from datagen.overlay import frame_overlay
-    from datagen.pipeline import ground_truth_view, make_source, mesh_view, select_frames, uses_mesh
+    from datagen.pipeline import make_source, select_frames, source_image_view
 
     overrides = {"source": source, "root": str(root) if root else None, "cameras": cameras}
     if source_option:
@@ -42,10 +42,7 @@ def command(source, root, source_option, config_path, cameras, frame_id, index, 
         frame_id = frame_ids[index]
     source_obj = make_source(config)
     frame = source_obj.load_frame(frame_id)
-    if uses_mesh(frame, config):
-        view = mesh_view(frame.mesh, frame.camera)
-    else:
-        view = ground_truth_view(frame, config, source_obj.occlusion_defaults)
+    view = source_image_view(frame, config, source_obj.occlusion_defaults)
     image, stats = frame_overlay(frame, view, radius)
     Image.fromarray(image).save(out)
     click.echo(f"wrote {out}: {frame_id}, {stats.labels} labels, z {stats.z_min_m:.2f}-{stats.z_max_m:.2f} m")
