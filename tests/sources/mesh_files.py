@@ -1,8 +1,8 @@
 """Meshes of known geometry, posed cameras written in each camera file format, and an independent ray caster.
 
-Shared by the tests of the mesh sources (mesh, scannetpp): a scene is written to disk as the
+Shared by the tests of the mesh sources (mesh, scannetpp, bop): a scene is written to disk as the
 datasets do, built by the pipeline, and every label is checked against ``first_hit``, a
-Moller-Trumbore intersection written here in numpy, not the renderer's Embree path.
+ray-triangle intersection written here in numpy, not the renderer's Embree path.
 """
 
 from __future__ import annotations
@@ -92,25 +92,29 @@ def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
 
 
 def first_hit(origin: np.ndarray, direction: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> tuple:
-    """Moller-Trumbore against every triangle: (distance, face index, face normal) of the nearest hit,
-    or (inf, -1, None). Normals follow the winding: (b - a) x (c - a)."""
+    """The nearest triangle along a ray, by plane intersection and an inside test on the three edges.
+
+    Each triangle's plane n . x = n . a (n = (b - a) x (c - a), the winding's normal) is met at
+    t = n . (a - o) / (n . d); the point is inside when it lies on the inner side of every edge.
+
+    Returns:
+        (distance, face index, unit face normal) of the nearest hit, or (inf, -1, None).
+    """
     a, b, c = (vertices[faces[:, k]] for k in range(3))
-    edge1, edge2 = b - a, c - a
-    p = np.cross(direction, edge2)
-    det = np.einsum("ij,ij->i", edge1, p)
+    normal = np.cross(b - a, c - a)
+    facing = normal @ direction
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / det
-        s = origin - a
-        u = np.einsum("ij,ij->i", s, p) * inv
-        q = np.cross(s, edge1)
-        v = (q @ direction) * inv
-        t = np.einsum("ij,ij->i", edge2, q) * inv
-        hit = (np.abs(det) > 1e-12) & (u >= -1e-12) & (v >= -1e-12) & (u + v <= 1 + 1e-12) & (t > 1e-9)
+        t = np.einsum("ij,ij->i", normal, a - origin) / facing
+        point = origin + t[:, None] * direction
+        area2 = np.einsum("ij,ij->i", normal, normal)
+        inside = np.ones(len(faces), dtype=bool)
+        for start, end in ((a, b), (b, c), (c, a)):  # the barycentric weight of the opposite vertex
+            inside &= np.einsum("ij,ij->i", np.cross(end - start, point - start), normal) / area2 >= -1e-9
+    hit = inside & (np.abs(facing) > 1e-12 * np.sqrt(area2)) & (t > 1e-9)
     if not hit.any():
         return np.inf, -1, None
     face = int(np.flatnonzero(hit)[np.argmin(t[hit])])
-    normal = np.cross(edge1[face], edge2[face])
-    return float(t[face]), face, normal / np.linalg.norm(normal)
+    return float(t[face]), face, normal[face] / np.linalg.norm(normal[face])
 
 
 def label_rays(record: dict, T_world_cam: np.ndarray):
