@@ -577,7 +577,7 @@ def build(config: BuildConfig, out: str | Path | OutputStore, *, workers: int = 
     files = _BuildFiles(store, len(shards))
     todo = [(i, ids) for i, ids in enumerate(shards) if not files.committed(i)]
     for index, _ in todo:
-        files.check_free(*shard_paths(index))
+        files.check_free(*shard_paths(index), listed=True)
     log.info("%d shards of up to %d frames; %d to build", len(shards), config.shard_size, len(todo))
 
     def done(summary: dict) -> None:
@@ -591,15 +591,15 @@ def build(config: BuildConfig, out: str | Path | OutputStore, *, workers: int = 
 def _finish(config: BuildConfig, files: "_BuildFiles", shard_count: int) -> dict:
     """After every shard committed: pose records, frame index, orphan sweep, manifest."""
     store = files.store
-    summaries = [json.loads(store.read_bytes(shard_paths(i)[1])) for i in range(shard_count)]
+    summaries = [json.loads(data) for _, data in store.read_many([shard_paths(i)[1] for i in range(shard_count)])]
     record_paths = [shard_paths(i)[0] for i in range(shard_count)]
     if "pose" in config.tasks:
         record_paths.append(_write_pose_records(config, files, summaries))
     frames_index = _write_frame_index(config, files, summaries)
-    counts, used_images = _scan_records(store, record_paths)
+    counts, used_images, checksums = _scan_records(store, record_paths)
     used_images |= {json.loads(line)["image"] for line in frames_index.splitlines() if line.strip()} - {None}
     _remove_orphan_images(store, used_images)
-    manifest = _manifest(config, store, summaries, counts, record_paths, len(used_images))
+    manifest = _manifest(config, summaries, counts, checksums, len(used_images))
     files.write(layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     store.compact()
     return manifest
@@ -614,17 +614,23 @@ class _BuildFiles:
         fixed = [layout.MANIFEST, layout.FRAMES_INDEX, f"{layout.RECORDS_DIR}/{POSE_RECORDS}"]
         fixed += [path for i in range(shard_count) for path in shard_paths(i)]
         self.claims = store.claims(fixed)
+        self.present = {path for folder in {p.rpartition("/")[0] for p in fixed} for path in store.listing(folder)}
 
     def owned(self, relpath: str) -> bool:
         return self.store.owned(relpath, self.claims.get(relpath))
 
     def committed(self, index: int) -> bool:
-        return all(self.owned(relpath) for relpath in shard_paths(index))
+        return all(relpath in self.present and self.owned(relpath) for relpath in shard_paths(index))
 
-    def check_free(self, *relpaths: str) -> None:
-        """Raise OwnershipError if a file datagen did not write is at one of ``relpaths``."""
+    def check_free(self, *relpaths: str, listed: bool = False) -> None:
+        """Raise OwnershipError if a file datagen did not write is at one of ``relpaths``.
+
+        Args:
+            listed: go by the listing made when the build started (one request per folder, not one per file).
+        """
         for relpath in relpaths:
-            if self.store.exists(relpath) and not self.owned(relpath):
+            there = relpath in self.present if listed else self.store.exists(relpath)
+            if there and not self.owned(relpath):
                 raise OwnershipError(f"{self.store.location(relpath)}: exists and was not written by datagen (or was "
                                      "changed since); datagen replaces only its own files: move it away or choose "
                                      "another --out")
@@ -658,13 +664,15 @@ def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[
     return text
 
 
-def _scan_records(store: OutputStore, record_paths: list[str]) -> tuple[dict, set]:
-    """One pass over the written records: counts per source and task, and the images they use."""
+def _scan_records(store: OutputStore, record_paths: list[str]) -> tuple[dict, set, dict]:
+    """One pass over the written records: counts per source and task, the images they use, each file's sha256."""
     by_source_task: dict = {}
     by_split: Counter = Counter()
     used: set = set()
-    for relpath in record_paths:
-        for line in store.read_bytes(relpath).decode("utf-8").splitlines():
+    checksums: dict = {}
+    for relpath, data in store.read_many(record_paths):
+        checksums[relpath] = sha256_bytes(data)
+        for line in data.decode("utf-8").splitlines():
             if not line.strip():
                 continue
             record = json.loads(line)
@@ -676,7 +684,7 @@ def _scan_records(store: OutputStore, record_paths: list[str]) -> tuple[dict, se
               "by_source": {s: sum(c.values()) for s, c in sorted(by_source_task.items())},
               "by_split": dict(sorted(by_split.items())),
               "by_source_task": {s: dict(sorted(c.items())) for s, c in sorted(by_source_task.items())}}
-    return counts, used
+    return counts, used, dict(sorted(checksums.items()))
 
 
 def _remove_orphan_images(store: OutputStore, used: set) -> None:
@@ -687,15 +695,13 @@ def _remove_orphan_images(store: OutputStore, used: set) -> None:
             log.debug("removed orphan image %s", relpath)
 
 
-def _manifest(config: BuildConfig, store: OutputStore, summaries: list[dict], counts: dict, record_paths: list[str],
-              images: int) -> dict:
+def _manifest(config: BuildConfig, summaries: list[dict], counts: dict, checksums: dict, images: int) -> dict:
     skipped: dict = {}
     errors: dict = {}
     for summary in summaries:
         for reason, ids in summary["skipped"].items():
             skipped.setdefault(reason, []).extend(ids)
         errors.update(summary.get("errors", {}))
-    files = {relpath: store.sha256(relpath) for relpath in sorted(record_paths)}
     return {
         "schema": layout.SCHEMA,
         "datagen_version": datagen.__version__,
@@ -708,5 +714,5 @@ def _manifest(config: BuildConfig, store: OutputStore, summaries: list[dict], co
                    "skipped_errors": dict(sorted(errors.items()))},
         "counts": counts,
         "images": images,
-        "checksums": files,
+        "checksums": checksums,
     }

@@ -32,6 +32,7 @@ import os
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 from datagen import ownership
 from datagen._optional import require
@@ -47,6 +48,8 @@ ROOT_MARKER = f"{ownership.STATE_DIR}/root.json"
 BATCH_OBJECTS = 32
 #: Parallel requests of one ObjectStore writer while it writes a batch.
 BATCH_THREADS = 8
+#: Objects an ObjectStore reads in one parallel batch (``read_many``).
+READ_BATCH = 256
 #: errno of a hard link the file system refuses (not a file there): publish falls back to a rename.
 _NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS})
 
@@ -122,6 +125,15 @@ class OutputStore(ABC):
     @abstractmethod
     def read_bytes(self, relpath: str) -> bytes: ...
 
+    def read_many(self, relpaths: list[str]) -> Iterator[tuple[str, bytes]]:
+        """``(relpath, bytes)`` of each file, in order (an object store fetches them in parallel batches)."""
+        for relpath in relpaths:
+            yield relpath, self.read_bytes(relpath)
+
+    @abstractmethod
+    def listing(self, folder: str = "") -> set[str]:
+        """Relative paths of the files directly in ``folder`` ("" for the root), one listing."""
+
     @abstractmethod
     def check(self, allow_nonempty: bool = False) -> None:
         """Before any work: raise (BuildFolderError, StoreError) unless a build can be written here."""
@@ -181,6 +193,13 @@ class LocalStore(OutputStore):
 
     def read_bytes(self, relpath: str) -> bytes:
         return self.path(relpath).read_bytes()
+
+    def listing(self, folder: str = "") -> set[str]:
+        try:
+            with os.scandir(self.path(folder)) as entries:
+                return {f"{folder}/{e.name}".lstrip("/") for e in entries if e.is_file(follow_symlinks=False)}
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
 
     def sha256(self, relpath: str) -> str:
         return ownership.sha256_file(self.path(relpath))
@@ -311,6 +330,22 @@ class ObjectStore(OutputStore):
 
     def read_bytes(self, relpath: str) -> bytes:
         return self.fs.cat_file(self.key(relpath))
+
+    def read_many(self, relpaths: list[str]) -> Iterator[tuple[str, bytes]]:
+        for start in range(0, len(relpaths), READ_BATCH):
+            chunk = relpaths[start: start + READ_BATCH]
+            found = self.fs.cat([self.key(relpath) for relpath in chunk])
+            for relpath in chunk:
+                yield relpath, found[self.key(relpath)]
+
+    def listing(self, folder: str = "") -> set[str]:
+        self.fs.invalidate_cache()
+        base = f"{self.root}/{folder}".rstrip("/")
+        try:
+            keys = self.fs.find(base, maxdepth=1)
+        except FileNotFoundError:
+            return set()
+        return {key[len(self.root) + 1:] for key in keys if key.startswith(self.root + "/")}
 
     def check(self, allow_nonempty: bool = False) -> None:
         bucket = self.root.split("/")[0]
