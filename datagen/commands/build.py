@@ -105,13 +105,15 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
     """``("sweeps=true", "cameras=[a, b]")`` -> ``{"sweeps": True, "cameras": ["a", "b"]}`` (values as YAML)."""
     import yaml
 
+    from datagen.synthetic.schema import yaml_value
+
     options = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--source-option")
         try:
-            options[key.strip()] = yaml.safe_load(text) if text.strip() else None
+            options[key.strip()] = yaml_value(text) if text.strip() else None
         except yaml.YAMLError:
             raise click.BadParameter(f"{pair!r}: VALUE is not a YAML value", param_hint="--source-option") from None
     return options
