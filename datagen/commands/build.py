@@ -81,6 +81,10 @@ def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_op
         report = export(out_dir, format_name)
         if not quiet:
             click.echo(f"  exported {format_name}: {report.total_rows} rows in {report.out_dir}")
+            for note in report.notes:
+                click.echo(f"    note: {note}")
+        for warning in report.warnings:
+            click.echo(f"warning: {format_name}: {warning}", err=True)
 
 
 class EmptyBuildError(DatagenError):
