@@ -46,7 +46,9 @@ class BuildConfig:
     root: str | None = None
     source_options: dict = field(default_factory=dict)
     tasks: tuple = ALL_TASKS
-    frames: int | None = None
+    frames: int | None = None  # at most this many frames (after the filters below)
+    cameras: tuple | None = None  # camera names to use; None: all the source has
+    every: int = 1  # every N-th frame of each sequence and camera
     seed: int = 0
     splits: tuple = SPLITS
     split_ratios: tuple = (0.8, 0.1, 0.1)
@@ -64,7 +66,7 @@ class BuildConfig:
     occlusion: OcclusionOptions = field(default_factory=OcclusionOptions)
 
     def __post_init__(self) -> None:
-        for name in ("tasks", "splits", "split_ratios", "answer_styles"):
+        for name in ("tasks", "splits", "split_ratios", "answer_styles", "cameras"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = tuple(part.strip() for part in value.split(",") if part.strip())
@@ -79,6 +81,10 @@ class BuildConfig:
         _check_choice("image_format", self.image_format, IMAGE_FORMATS)
         if self.frames is not None and self.frames < 1:
             raise ConfigError(f"frames must be a positive number or empty (all), got {self.frames}")
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ConfigError(f"every must be a positive integer, got {self.every!r}")
+        if self.cameras is not None and (not self.cameras or not all(isinstance(c, str) and c for c in self.cameras)):
+            raise ConfigError(f"cameras must be a non-empty list of camera names, got {list(self.cameras)}")
         if not 1 <= self.mesh_label_stride_px <= 64:
             raise ConfigError(f"mesh_label_stride_px must be between 1 and 64, got {self.mesh_label_stride_px}")
         if not 1 <= self.shard_size <= 100_000:

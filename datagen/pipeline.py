@@ -37,6 +37,7 @@ from datagen.render.raycast import cast_rays
 from datagen.render.scene import Scene
 from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
 from datagen.sources import REGISTRY as SOURCES
+from datagen.sources.base import Selection
 from datagen.tasks import REGISTRY as TASKS
 from datagen.templates import load_templates
 from datagen.types import Camera, DepthView, Frame, QARecord, Sample
@@ -119,14 +120,46 @@ def mesh_view(scene: Scene, camera: Camera, stride_px: int = 1, offset_px: tuple
     rays_cam = camera.rays(pixels)
     ok = np.all(np.isfinite(rays_cam), axis=1) & (rays_cam[:, 2] > 0)
     R, centre = camera.T_world_cam[:3, :3], camera.T_world_cam[:3, 3]
-    hits = cast_rays(scene, centre, rays_cam[ok] @ R.T)
-    index = np.flatnonzero(ok)[hits.hit]
-    points_cam = rays_cam[index] * hits.t_m[hits.hit, None]
+    directions = rays_cam[ok] @ R.T
+    hits = cast_rays(scene, centre, directions)
+    hit = hits.hit
+    if scene.cull_back_faces:  # a scan seen from behind its surface: a hole, not ground truth
+        hit &= np.einsum("ij,ij->i", hits.normals, directions) < 0
+    index = np.flatnonzero(ok)[hit]
+    points_cam = rays_cam[index] * hits.t_m[hit, None]
     return DepthView.from_points(camera, points_cam, pixels[index], depth_from="mesh")
 
 
-def ground_truth_view(frame: Frame, config: BuildConfig) -> DepthView:
-    """The frame's labels in its own image: a dense depth map, or LiDAR projected with a z-buffer."""
+def source_image_view(frame: Frame, config: BuildConfig, source_defaults: dict | None = None) -> DepthView:
+    """The frame's labels in its own image, as a build finds them (mesh, depth map or points), masked."""
+    if uses_mesh(frame, config):
+        return masked_view(mesh_view(frame.mesh, frame.camera), frame)
+    return masked_view(ground_truth_view(frame, config, source_defaults), frame)
+
+
+def masked_view(view: DepthView, frame: Frame) -> DepthView:
+    """The labels of ``view`` whose point lands on a True pixel of the frame's ``label_mask``.
+
+    Each label's camera-frame point is projected through the frame's own camera (its lens
+    included), so the mask applies alike to labels in the frame's image and in a normalised one.
+    """
+    if frame.label_mask is None or len(view) == 0:
+        return view
+    uv, valid = frame.camera.project(view.points_cam)
+    valid &= frame.camera.contains(uv)
+    cols, rows = np.floor(uv[valid] + 0.5).astype(np.int64).T
+    keep = np.zeros(len(view), dtype=bool)
+    keep[np.flatnonzero(valid)] = frame.label_mask[rows, cols]
+    return view.subset(keep)
+
+
+def ground_truth_view(frame: Frame, config: BuildConfig, source_defaults: dict | None = None) -> DepthView:
+    """The frame's labels in its own image: a dense depth map, or points projected with a z-buffer.
+
+    Points are LiDAR unless the frame's ``meta["points_from"]`` says otherwise (a depth map
+    registered to another camera and moved into this one is "depth_map"). ``source_defaults``
+    are the source's see-through filter options (``Source.occlusion_defaults``).
+    """
     use_map = frame.depth_m is not None and config.ground_truth in ("auto", "mesh", "depth_map")
     if use_map:
         return view_from_depth_map(frame.depth_m, frame.camera, kind=frame.depth_kind,
@@ -134,16 +167,19 @@ def ground_truth_view(frame: Frame, config: BuildConfig) -> DepthView:
     if frame.points is None:
         raise DatagenError(f"frame {frame.frame_id} has no {config.ground_truth} ground truth")
     return project_points(frame.points, frame.camera, frame.T_cam_points,
-                          occlusion=_occlusion_filter(config), depth_from="lidar")
+                          occlusion=occlusion_filter(config, source_defaults),
+                          depth_from=frame.meta.get("points_from", "lidar"))
 
 
-def _occlusion_filter(config: BuildConfig) -> OcclusionFilter | None:
+def occlusion_filter(config: BuildConfig, source_defaults: dict | None = None) -> OcclusionFilter | None:
+    """The see-through filter: the build's explicit options, else the source's, else the filter's own."""
     options = config.occlusion
     if not options.enabled:
         return None
-    overrides = {k: v for k, v in (("window_px", options.window_px),
-                                    ("max_depth_ratio", options.max_depth_ratio)) if v is not None}
-    return OcclusionFilter(**overrides)
+    settings = dict(source_defaults or {})
+    settings.update({k: v for k, v in (("window_px", options.window_px),
+                                       ("max_depth_ratio", options.max_depth_ratio)) if v is not None})
+    return OcclusionFilter(**settings)
 
 
 class ShardWorker:
@@ -182,9 +218,11 @@ class ShardWorker:
         if uses_mesh(frame, config):  # 2-3. a mesh is rendered straight into the normalised camera: exact labels
             stride = config.mesh_label_stride_px
             offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
-            image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera, stride, offset)
+            view = masked_view(mesh_view(frame.mesh, chain.camera, stride, offset), frame)
+            image = chain.apply_image(image)
         else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
-            image, view = normalize(image, ground_truth_view(frame, config), chain)
+            view = masked_view(ground_truth_view(frame, config, self.source.occlusion_defaults), frame)
+            image, view = normalize(image, view, chain)
         if len(view) == 0:
             raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
         context = _FrameContext(frame, split, chain, view, image)
@@ -230,7 +268,7 @@ class ShardWorker:
                 "source": ctx.frame.source, "image": image, "K": camera.K.tolist(), "width": camera.width,
                 "height": camera.height, "T_world_cam": camera.T_world_cam.tolist(),
                 "points_cam": ctx.view.points_cam[keep].tolist(), "depth_from": ctx.view.depth_from,
-                "transforms": ctx.chain.to_record()}
+                "pose_known": bool(ctx.frame.meta.get("pose_known", True)), "transforms": ctx.chain.to_record()}
 
     def _sample(self, ctx: "_FrameContext", pixels: np.ndarray, points: np.ndarray) -> Sample:
         return Sample(frame_ids=(ctx.frame.frame_id,), cameras=(ctx.chain.camera,), pixels=pixels,
@@ -283,7 +321,12 @@ def make_record(config: BuildConfig, templates: dict, marker, task: str, k: int,
 
 
 def pose_records(config: BuildConfig, notes: list[dict], templates: dict, marker) -> list[QARecord]:
-    """Pair frames of one sequence and split, and write one pose record per pair."""
+    """Pair frames of one sequence and split, and write one pose record per pair.
+
+    A frame whose source marks its pose unknown (``meta["pose_known"] = False``, e.g. ScanNet's
+    ``-inf`` poses) takes part in no pair.
+    """
+    notes = [note for note in notes if note.get("pose_known", True)]
     by_id = {note["frame_id"]: note for note in notes}
     infos = [FrameInfo(frame_id=n["frame_id"], sequence=n["sequence"], split=n["split"], camera=_camera(n),
                        points_cam=np.asarray(n["points_cam"], dtype=np.float64).reshape(-1, 3)) for n in notes]
@@ -365,11 +408,15 @@ def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False)
     write_atomic(config_path, config.to_yaml().encode())
 
 
+def select_frames(config: BuildConfig) -> list[str]:
+    """The ids of the frames a build uses: the source's, filtered by cameras, splits, every and frames."""
+    selection = Selection(cameras=config.cameras, splits=config.splits, every=config.every, limit=config.frames)
+    return make_source(config).select(selection, config.source)
+
+
 def plan_shards(config: BuildConfig) -> list[list[str]]:
     """Frame ids cut into shards of ``shard_size``, in the source's order."""
-    frame_ids = make_source(config).frame_ids()
-    if config.frames is not None:
-        frame_ids = frame_ids[: config.frames]
+    frame_ids = select_frames(config)
     size = config.shard_size
     return [frame_ids[i: i + size] for i in range(0, len(frame_ids), size)]
 
@@ -417,7 +464,8 @@ def _write_frame_index(config: BuildConfig, out_dir: Path, summaries: list[dict]
     lines = []
     for note in (note for summary in summaries for note in summary["notes"]):
         entry = {"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
-                 "camera": _camera(note).intrinsics(), "T_world_cam": note["T_world_cam"], "split": note["split"],
+                 "camera": _camera(note).intrinsics(),
+                 "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
                  "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
         lines.append(json.dumps(entry) + "\n")
     write_atomic(out_dir / layout.FRAMES_INDEX, "".join(lines).encode())

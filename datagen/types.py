@@ -171,6 +171,9 @@ class Frame:
         timestamp_s: capture time in seconds.
         split: the dataset's official split, if it has one.
         meta: free-form provenance (file names, sensor names).
+        label_mask: (H, W) bool in the frame's own image: True where the picture shows what the
+            ground truth describes (an annotated object's visible pixels, not the ego vehicle's
+            body); labels elsewhere are dropped whatever the ground truth. None: everywhere.
     """
 
     frame_id: str
@@ -187,6 +190,7 @@ class Frame:
     timestamp_s: float = 0.0
     split: str | None = None
     meta: dict = field(default_factory=dict)
+    label_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.frame_id:
@@ -211,6 +215,11 @@ class Frame:
         if self.depth_m is not None:
             depth = np.asarray(self.depth_m)
             _check_shape("Frame", "depth_m", depth, (self.camera.height, self.camera.width))
+        if self.label_mask is not None:
+            mask = np.asarray(self.label_mask)
+            _check_shape("Frame", "label_mask", mask, (self.camera.height, self.camera.width))
+            if mask.dtype != np.bool_:
+                raise ValueError(f"Frame.label_mask must be bool, got {mask.dtype}")
         if self.depth_kind not in DEPTH_KINDS:
             raise ValueError(f"Frame.depth_kind must be one of {DEPTH_KINDS}, got {self.depth_kind!r}")
         if self.split is not None and self.split not in SPLITS:

@@ -72,3 +72,40 @@ def _plane_depth(camera: Camera, base_m: float) -> np.ndarray:
     if not np.all(z > 0):
         raise SourceError("plane not in front of the camera")
     return z.astype(np.float32)
+
+
+class RigSource(PlaneSource):
+    """PlaneSource seen by two named cameras with official splits: for frame selection tests.
+
+    Frame ids ``rig/seq<k>/<index:04d>/<camera>``; sequence 0 is train, 1 val, 2 test.
+    Its LiDAR-like points are a grid on the plane, and it asks for a wider see-through window.
+    """
+
+    occlusion_defaults = {"window_px": 31}
+    CAMERAS = ("left", "right")
+    SPLIT_OF_SEQUENCE = ("train", "val", "test")
+
+    def frame_table(self):
+        from datagen.sources.base import FrameTable
+
+        n, per = self.config.frames, self.config.per_sequence
+        rows = [(f"rig/seq{i // per}/{i:04d}/{cam}", f"rig/seq{i // per}", cam,
+                 self.SPLIT_OF_SEQUENCE[(i // per) % 3]) for i in range(n) for cam in self.CAMERAS]
+        return FrameTable(*map(list, zip(*rows)))
+
+    frame_ids = Source.frame_ids
+
+    def load_frame(self, frame_id: str) -> Frame:
+        prefix, camera_name = frame_id.rsplit("/", 1)
+        index = int(prefix.rsplit("/", 1)[1])
+        plane = super().load_frame(f"plane/seq{index // self.config.per_sequence}/{index:04d}")
+        grid = _grid(plane.camera)
+        points = plane.camera.unproject(grid, z_m=plane.depth_m[grid[:, 1].astype(int), grid[:, 0].astype(int)])
+        split = self.SPLIT_OF_SEQUENCE[(index // self.config.per_sequence) % 3]
+        return Frame(frame_id=frame_id, source="rig", camera=plane.camera, image=plane.image, points=points,
+                     sequence=prefix.rsplit("/", 1)[0], split=split, meta={"camera": camera_name})
+
+
+def _grid(camera: Camera) -> np.ndarray:
+    u, v = np.meshgrid(np.arange(0, camera.width, 4.0), np.arange(0, camera.height, 4.0))
+    return np.column_stack([u.ravel(), v.ravel()])

@@ -15,7 +15,14 @@ from datagen.engines import ENGINES
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder of the source.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output build folder.")
 @click.option("--tasks", default=None, help="Comma-separated tasks (default: all six).")
-@click.option("--frames", type=int, default=None, help="Use only the first N frames.")
+@click.option("--frames", "--limit", "frames", type=int, default=None,
+              help="Use only the first N frames (after the filters below).")
+@click.option("--cameras", default=None, help="Comma-separated camera names of the source (default: all).")
+@click.option("--every", type=int, default=None, help="Every N-th frame of each sequence and camera.")
+@click.option("-O", "--source-option", "source_option", multiple=True, metavar="KEY=VALUE",
+              callback=lambda ctx, param, value: parse_options(value),
+              help="A source option (repeatable; VALUE is read as YAML: 3, true, [a, b]). "
+                   "See docs/sources/<name>.md.")
 @click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
@@ -26,14 +33,17 @@ from datagen.engines import ENGINES
 @click.option("--format", "formats", multiple=True,
               help="Also export for a trainer (repeatable; see `datagen list writers`), as `datagen export` does.")
 @click.pass_context
-def command(ctx, source, root, out_dir, tasks, frames, seed, splits, workers, engine, config_path, strict,
-            overwrite, formats) -> None:
+def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_option, seed, splits, workers, engine,
+            config_path, strict, overwrite, formats) -> None:
     """Build question/answer records from a source into OUT (resumes an interrupted build)."""
     from datagen.config import load_config
     from datagen.pipeline import build, plan_shards
 
     overrides = {"source": source, "root": str(root) if root else None, "tasks": tasks, "frames": frames,
-                 "seed": seed, "splits": splits}
+                 "cameras": cameras, "every": every, "seed": seed, "splits": splits}
+    if source_option:
+        base = load_config(config_path, {"source": source})
+        overrides["source_options"] = {**base.source_options, **source_option}
     config = load_config(config_path, overrides)
     if formats:
         from datagen.writers import REGISTRY as WRITERS
@@ -62,6 +72,22 @@ def command(ctx, source, root, out_dir, tasks, frames, seed, splits, workers, en
         report = export(out_dir, format_name)
         if not quiet:
             click.echo(f"  exported {format_name}: {report.total_rows} rows in {report.out_dir}")
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict:
+    """``("sweeps=true", "cameras=[a, b]")`` -> ``{"sweeps": True, "cameras": ["a", "b"]}`` (values as YAML)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--source-option")
+        try:
+            options[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{pair!r}: VALUE is not a YAML value", param_hint="--source-option") from None
+    return options
 
 
 def _rate(state: dict, started: float) -> str:

@@ -79,3 +79,43 @@ def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
     if P.ndim != 2 or P.shape[1] != 3:
         raise GeometryError(f"points must be (N, 3), got shape {P.shape}")
     return P @ T[:3, :3].T + T[:3, 3]
+
+
+#: Quaternion component orders found in dataset files: scalar first (nuScenes, Argoverse 2, DDAD,
+#: COLMAP) or scalar last (TUM RGB-D, scipy).
+QUATERNION_ORDERS = ("wxyz", "xyzw")
+
+
+def quaternion_to_matrix(q: object, order: str = "wxyz") -> np.ndarray:
+    """Rotation matrices of unit quaternions (normalised first; q and -q give the same rotation).
+
+    Args:
+        q: (4,) or (N, 4) float quaternions in ``order``.
+        order: "wxyz" (scalar first) or "xyzw" (scalar last).
+
+    Returns:
+        (3, 3) or (N, 3, 3) float64 rotation matrices.
+
+    Raises:
+        GeometryError: wrong shape, unknown order, or a zero or non-finite quaternion.
+    """
+    from scipy.spatial.transform import Rotation
+
+    if order not in QUATERNION_ORDERS:
+        raise GeometryError(f"quaternion order must be one of {QUATERNION_ORDERS}, got {order!r}")
+    quats = np.asarray(q, dtype=np.float64)
+    if quats.ndim not in (1, 2) or quats.shape[-1] != 4:
+        raise GeometryError(f"quaternions must be (4,) or (N, 4), got shape {quats.shape}")
+    single = quats.ndim == 1
+    quats = quats.reshape(-1, 4)
+    norms = np.linalg.norm(quats, axis=1)
+    if not np.all(np.isfinite(quats)) or np.any(norms < 1e-12):
+        raise GeometryError(f"quaternions must be finite and non-zero, got {quats[:3].tolist()}")
+    xyzw = quats if order == "xyzw" else quats[:, [1, 2, 3, 0]]
+    matrices = Rotation.from_quat(xyzw / norms[:, None]).as_matrix()
+    return matrices[0] if single else matrices
+
+
+def pose_from_quaternion(q: object, translation: object, order: str = "wxyz") -> np.ndarray:
+    """(4, 4) rigid transform from a unit quaternion and a (3,) translation in metres."""
+    return make_transform(quaternion_to_matrix(q, order), translation)

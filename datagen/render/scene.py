@@ -66,6 +66,9 @@ class Scene:
     """Objects, lights and a background colour; world frame, metres.
 
     The world frame of a recipe is z up; cameras carry ``T_world_cam`` with OpenCV axes.
+    ``cull_back_faces``: a ray that first meets a triangle from behind (its normal facing
+    away) gives no label; right for scans, whose faces point out of the surface, so a hit
+    from behind means the ray went through a hole.
     """
 
     objects: tuple
@@ -73,6 +76,7 @@ class Scene:
     ambient: float = 0.35
     background_rgb: tuple = (0.62, 0.72, 0.86)
     name: str = "scene"
+    cull_back_faces: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objects", tuple(self.objects))

@@ -25,7 +25,7 @@ source      string                                  Value("string"): provenance.
 The schema carries the features under the ``huggingface`` metadata key, so
 ``load_dataset("parquet", data_files=...)`` decodes ``images`` to PIL images with no cast.
 The features use ``Sequence``, which datasets reads both before and after 4.0 (where it
-became ``List``). Needs pyarrow: ``pip install 'datagen[parquet]'``.
+became ``List``). Writes with pyarrow (a core dependency).
 """
 
 from __future__ import annotations
