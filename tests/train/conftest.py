@@ -23,11 +23,13 @@ TRAIN_BUILD = {"source": "synthetic", "frames": 4, "seed": 3, "tasks": ["distanc
 QWEN2_5_VL_PIXELS = (3136, 12_845_056)
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """Hugging Face libraries may read local files only."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+@pytest.fixture(scope="session", autouse=True)
+def offline():
+    """Hugging Face libraries may read local files only (session-wide: the shared training run too)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+        yield
 
 
 @pytest.fixture(scope="session")

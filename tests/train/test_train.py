@@ -132,6 +132,7 @@ class Stop(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_a_resumed_run_equals_an_uninterrupted_one(tiny_model, train_build, tmp_path):
     common = dict(model=str(tiny_model), data=train_build, max_steps=4, batch_size=2, grad_accum=2, lr=1e-2,
                   warmup_ratio=0.25, save_every=2, seed=1)  # LoRA dropout on: the random state must come back
@@ -159,6 +160,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_model, train_build, tmp_
         train(TrainOptions(out=tmp_path / "cut", **common))
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_saves_a_whole_model_that_predict_loads(tiny_model, train_build, tmp_path):
     result = CliRunner().invoke(main, ["-q", "train", "--model", str(tiny_model), "--data", str(train_build),
                                        "--out", str(tmp_path / "run"), "--full", "--max-steps", "2",
