@@ -3,6 +3,10 @@
     python bench/bench_scoring.py                 # in memory: parse + match + metrics + bootstrap
     python bench/bench_scoring.py --io            # also write a build and a predictions file, read them back
     python bench/bench_scoring.py --n 200000 --io
+    python bench/bench_scoring.py --n 200000 --before main --long-mb 0.1,0.2,0.4,0.8,4,16
+        # also parse the same outputs, and single outputs of 0.1 to 16 MB (up to --before-max-mb for the old
+        # one), with datagen/scoring.py as it is at git revision `main`, in the same run: the ratios compare
+        # the two parsers on one machine state
 
 Outputs are generated in the styles models give (bare numbers, "7.23 m", think/answer tags,
 sentences, reasoning chains for speed and time, a few unparsable answers), from a noisy
@@ -12,7 +16,10 @@ model: pred = gt * exp(N(0, 0.25)). Target: under 10 s for 1,000,000 in memory.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -78,9 +85,10 @@ def generate(n: int, seed: int = 0):
             outputs.append(chain_output(task, int(styles[i]), float(pred[i]), float(others[i])))
     units = ("m", "m/s", "s")
     unit_codes = np.where(task_codes < 4, 0, np.where(task_codes == 4, 1, 2)).astype(np.int32)
+    depths = np.where(task_codes < 2, gt, np.where(task_codes < 4, np.nan, gt * others))  # speed, time: range
     reference = scoring.Reference(
         Path("bench-build"), tuple(ids), gt, task_codes, TASKS, source_codes, SOURCES,
-        np.zeros(n, dtype=np.int32), ("test",), unit_codes, units)
+        np.zeros(n, dtype=np.int32), ("test",), unit_codes, units, depths)
     return reference, scoring.Predictions(Path("bench.jsonl"), ids, outputs)
 
 
@@ -93,14 +101,15 @@ def write_files(folder: Path, reference: scoring.Reference, predictions: scoring
     with (build / RECORDS_DIR / "part-00000.jsonl").open("w", encoding="utf-8") as handle:
         for i, record_id in enumerate(reference.ids):
             value = float(reference.values[i])
+            depth = float(reference.depths[i]) if np.isfinite(reference.depths[i]) else value
             handle.write(json.dumps({
                 "id": record_id, "task": tasks[i], "split": "test", "images": [f"images/{i % 256:02x}/{i:012x}.jpg"],
                 "question": "How far is the point marked by the red arrow from the camera, in meters?",
                 "answer": f"<think> The point is around {value:.2f} meters away from the camera. </think>\n"
                           f"<answer> {value:.2f} </answer>",
                 "value": value, "unit": units[i], "template_id": f"{tasks[i]}/q3+think",
-                "label": {"pixels": [[812, 401]], "range_m": [value], "z_m": [value],
-                          "points_cam": [[0.1, 0.2, value]]},
+                "label": {"pixels": [[812, 401]], "range_m": [depth], "z_m": [depth],
+                          "points_cam": [[0.1, 0.2, depth]]},
                 "camera": [1000.0, 1000.0, 640.5, 190.2, 1242, 375],
                 "provenance": {"source": sources[i], "frames": [record_id.rsplit("/", 2)[0]], "depth_from": "lidar",
                                "transforms": [["resize", 1.4409]], "seed": 1234}}) + "\n")
@@ -111,10 +120,60 @@ def write_files(folder: Path, reference: scoring.Reference, predictions: scoring
 
 
 def timed(label: str, func, *args, **kwargs):
-    start = time.perf_counter()
-    result = func(*args, **kwargs)
-    print(f"{label:<44} {time.perf_counter() - start:7.2f} s")
+    result, seconds = _run_timed(func, *args, **kwargs)
+    print(f"{label:<44} {seconds:7.2f} s")
     return result
+
+
+def _run_timed(func, *args, **kwargs):
+    start = time.process_time()  # CPU time: the machine is shared, wall time measures the neighbours
+    result = func(*args, **kwargs)
+    return result, time.process_time() - start
+
+
+def load_parser_at(revision: str):
+    """``datagen/scoring.py`` as it is at a git revision, imported as a separate module (single-file layout)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        source = subprocess.run(["git", "show", f"{revision}:datagen/scoring.py"], cwd=root, check=True,
+                                capture_output=True, text=True).stdout
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"--before {revision}: no datagen/scoring.py there ({exc.stderr.strip()})") from None
+    path = Path(tempfile.mkdtemp()) / f"scoring_at_{revision.replace('/', '_')}.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def long_output(megabytes: float) -> str:
+    """A runaway reasoning output of about ``megabytes`` MB that ends with its answer."""
+    step = ("The point is around 7.23 meters away (pixel (812, 401)). Hence, the speed should be around "
+            "7.23 / 4.0 = 1.81 m/s, not 2.5 m/s. ")
+    return step * max(1, int(megabytes * 2**20 / len(step))) + "The answer is 1.75 m/s."
+
+
+def compare_parsers(before, outputs: list, sizes: list[float], before_max_mb: float) -> None:
+    """Parse the same outputs with both parsers; print CPU seconds and before / after ratios.
+
+    Single outputs over ``before_max_mb`` are parsed with the new parser only (the old one is quadratic).
+    """
+    print(f"\nparsers compared in this run (CPU s): before = {before.__name__}, after = this checkout")
+    _, old = _run_timed(before.parse_answers, outputs, None)
+    _, new = _run_timed(scoring.parse_answers, outputs, None)
+    print(f"{len(outputs):,} bench outputs{'':<26} before {old:7.2f}  after {new:7.2f}  ratio {old / new:6.2f}")
+    for megabytes in sizes:
+        text = long_output(megabytes)
+        value_new, new = _run_timed(scoring.parse_value, text, "m/s")
+        if megabytes > before_max_mb:
+            print(f"one {len(text) / 2**20:5.2f} MB output{'':<25} before    (not run)  after {new:7.2f}  "
+                  f"(value {value_new})")
+            continue
+        value_old, old = _run_timed(before.parse_value, text, "m/s")
+        print(f"one {len(text) / 2**20:5.2f} MB output{'':<25} before {old:7.2f}  after {new:7.2f}  "
+              f"ratio {old / max(new, 1e-9):6.1f}   (values {value_old} / {value_new})")
 
 
 def main() -> None:
@@ -122,6 +181,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--io", action="store_true", help="also write and read the files")
+    parser.add_argument("--before", metavar="REV", help="also time the parser of datagen/scoring.py at git REV")
+    parser.add_argument("--long-mb", default="0.1,0.2,0.4", help="sizes (MB) of single long outputs to parse")
+    parser.add_argument("--before-max-mb", type=float, default=2.0,
+                        help="largest single output the --before parser is timed on (it is quadratic)")
     args = parser.parse_args()
     reference, predictions = timed(f"generate {args.n:,} outputs (not scored)", generate, args.n)
     timed("parse only", scoring.parse_answers, predictions.outputs, None)
@@ -129,6 +192,12 @@ def main() -> None:
                    bootstrap=args.bootstrap)
     print(scoring.format_table([report]), end="")
     print(f"parse outcomes: {report.reasons}")
+    sizes = [float(size) for size in args.long_mb.split(",") if size.strip()]
+    if args.before:
+        compare_parsers(load_parser_at(args.before), predictions.outputs, sizes, args.before_max_mb)
+    else:
+        for megabytes in sizes:
+            timed(f"one {megabytes:g} MB output", scoring.parse_value, long_output(megabytes), "m/s")
     if args.io:
         with tempfile.TemporaryDirectory() as tmp:
             build = timed("write build + predictions (not scored)", write_files, Path(tmp), reference, predictions)

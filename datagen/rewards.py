@@ -99,7 +99,7 @@ def _hints(n: int, columns: dict) -> list[str | None]:
     if columns.get("unit") is not None:
         return [u if u in BASE_UNITS else None for u in _column(columns, "unit", n)]
     if columns.get("task") is not None:
-        return [TASK_UNITS.get(t) for t in _column(columns, "task", n)]
+        return [TASK_UNITS.get(t) if isinstance(t, str) else None for t in _column(columns, "task", n)]
     return [None] * n
 
 

@@ -106,3 +106,15 @@ def test_bad_inputs():
         compute_metrics(np.ones(3), np.ones(2))
     with pytest.raises(ScoringError, match="> 0"):
         compute_metrics(np.ones(2), np.array([1.0, 0.0]))
+
+
+def test_nan_values_are_in_no_range():
+    bins = assign_depth_bins(np.array([np.nan, 3.0, np.inf]), (0, 2, 5))
+    np.testing.assert_array_equal(bins, [-1, 1, 2])
+
+
+def test_bootstrap_bounds():
+    with pytest.raises(ScoringError, match="at most"):
+        bootstrap_delta1_ci(5, 10, 10**12)
+    with pytest.raises(ScoringError, match=">= 0"):
+        bootstrap_delta1_ci(5, 10, 100, seed=-1)

@@ -66,3 +66,11 @@ def test_bad_width():
     with pytest.raises(ScoringError, match="k must be"):
         make_smooth_depth_reward(-1)
     assert not math.isnan(smooth_depth_reward(["1e-300"], value=[1.0])[0])
+
+
+def test_malformed_completions_and_columns_earn_zero_not_an_error():
+    completions = [[{"role": "assistant", "content": [{"type": "text", "text": 7}]}], True, {"content": None},
+                   10 ** 400, "150 cm/s", "1 minute 30 seconds"]
+    rewards = depth_reward(completions, **trl_kwargs(value=[1.5] * 4 + [1.5, 90.0],
+                                                     task=["speed"] * 4 + [["speed"], "time"]))
+    assert rewards == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0]  # an unhashable task gives no unit hint, not a crash

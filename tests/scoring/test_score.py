@@ -52,8 +52,11 @@ def test_score_small_build_by_hand(small_build, tmp_path):
     assert report.by_task["speed"].delta1 == 1.0 and report.by_task["time"].delta1 == 0.0
     assert report.by_source["kitti"].delta1 == pytest.approx(2 / 4)
     assert report.by_source["nyu"].delta1 == 1.0
-    assert set(report.by_depth_range) == {"0-2", "2-5", "5-10", "40-80"}  # distance records only
+    # binned by the depth of the point: the speed (7.24 m) and time (6 m) records fall in 5-10 with 7.2312
+    assert set(report.by_depth_range) == {"0-2", "2-5", "5-10", "40-80"}
+    assert report.by_depth_range["5-10"].n == 3 and report.by_depth_range["5-10"].delta1 == pytest.approx(2 / 3)
     assert report.by_depth_range["0-2"].delta1 == 0.0 and report.by_depth_range["40-80"].delta1 == 1.0
+    assert report.by_value_range == {}
     assert report.missing.count == 0 and report.unknown.count == 0
 
 
@@ -237,3 +240,109 @@ def test_format_table_marks_absent_groups(small_build, tmp_path):
     report = score_predictions(only_speed, reference, bootstrap=0, skip_missing=True)
     table = format_table([report])
     assert table.splitlines()[1].split() == ["s", "1.000", "1.000", "1.000", "-", "100.0%", "1"]
+
+
+def test_depth_tasks_binned_by_depth_others_by_their_own_value(tmp_path):
+    """Speed and time go by the depth of their point; separations and translations by their value, apart."""
+    records = [
+        make_record("kitti/s/000001/distance/0", "distance", 30.0),
+        make_record("kitti/s/000002/axis_distance/0", "axis_distance", 1.0),
+        make_record("kitti/s/000003/speed/0", "speed", 1.5, depth=30.0),  # 30 m in 20 s
+        make_record("kitti/s/000004/time/0", "time", 15.0, depth=30.0),  # 30 m at 2 m/s
+        make_record("kitti/s/000005/two_point/0", "two_point", 0.5, depth=12.0),
+        make_record("kitti/s/000006/two_point/0", "two_point", 3.0, depth=12.0),
+        make_record("kitti/s/000007/pose/0", "pose", 3.0),
+    ]
+    build = write_build(tmp_path / "build", records)
+    rows = [{"id": r.id, "output": str(r.value)} for r in records]
+    rows[3]["output"] = "4 s"  # a time miss in the 20-40 m depth range
+    report = score_predictions(read_predictions(write_predictions(tmp_path / "p.jsonl", rows)),
+                               load_reference(build), bootstrap=0)
+    assert {label: m.n for label, m in report.by_depth_range.items()} == {"0-2": 1, "20-40": 3}
+    assert report.by_depth_range["20-40"].delta1 == pytest.approx(2 / 3)
+    assert {task: {label: m.n for label, m in ranges.items()} for task, ranges in report.by_value_range.items()} \
+        == {"two_point": {"0-2": 1, "2-5": 1}, "pose": {"2-5": 1}}
+    document = report.to_dict()
+    assert document["by_value_range"]["two_point"]["0-2"]["delta1"] == 1.0
+
+
+def test_reference_without_depth_in_labels(tmp_path):
+    """A speed record whose label lacks range_m is in no depth range; a distance record uses its value."""
+    records = [make_record("kitti/s/000001/distance/0", "distance", 3.0),
+               make_record("kitti/s/000002/speed/0", "speed", 1.5)]
+    build = write_build(tmp_path / "build", records, shards=1)
+    shard = build / "records" / "part-00000.jsonl"
+    lines = [json.loads(line) for line in shard.read_text().splitlines()]
+    for line in lines:
+        del line["label"]
+    shard.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    reference = load_reference(build)
+    assert reference.depths[0] == 3.0 and np.isnan(reference.depths[1])
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty", "", "no predictions (the file is empty"),
+    ("blank", "\n  \n", "no predictions (the file is empty"),
+    ("garbage", "not json\n{]\n", "no usable prediction in 2 lines (line 1: not valid JSON"),
+    ("deep", '{"id": "a", "output": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "nested too deeply"),
+    ("huge_int", '{"id": "a", "output": ' + "9" * 5000 + "}\n", "more digits than"),
+    ("part", json.dumps({"id": IDS[0], "output": [{"role": "assistant", "content": [{"type": "text", "text": 7}]}]})
+     + "\n", "'output': content part 1 has 'text' of type int, expected a string"),
+    ("other_build", json.dumps({"id": "nuscenes/x/000001/distance/0", "output": "3"}) + "\n",
+     "none of its 1 ids is a record of the build"),
+])
+def test_cli_unusable_predictions_file_is_one_error_line(small_build, tmp_path, name, content, message):
+    preds = tmp_path / f"{name}.jsonl"
+    preds.write_text(content, encoding="utf-8")
+    result = run("score", preds, "--ref", small_build)
+    assert result.exit_code == 2, result.output
+    assert result.exc_info[0] is SystemExit  # a clean exit, not an exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {preds}: ") and message in lines[0], result.output
+
+
+def test_cli_bad_lines_skipped_reported_and_counted(small_build, tmp_path):
+    rows = good_rows()
+    bad = ['{"id": "a", "output": ' + "[" * 100_000 + "]" * 100_000 + "}",
+           '{"id": "b", "output": ' + "9" * 5000 + "}",
+           json.dumps({"id": "c", "output": [{"role": "assistant", "content": [{"type": "text", "text": None}]}]}),
+           json.dumps({"id": "\ud800", "output": "3"}),
+           json.dumps({"id": "d", "output": True})]
+    preds = write_predictions(tmp_path / "p.jsonl", bad + rows)
+    result = run("score", preds, "--ref", small_build, "--json", tmp_path / "s.json")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    for line in range(1, 6):
+        assert f"warning: {preds}:{line}: " in result.output
+    document = json.loads((tmp_path / "s.json").read_text())
+    assert document["broken_lines"]["count"] == 5
+    assert [item["line"] for item in document["broken_lines"]["first"]] == [1, 2, 3, 4, 5]
+    assert document["overall"]["delta1"] == pytest.approx(4 / 6)  # the good lines are scored as before
+
+
+def test_cli_report_into_missing_folder_is_an_error(small_build, tmp_path):
+    preds = write_predictions(tmp_path / "p.jsonl", good_rows())
+    for option in ("--json", "--markdown"):
+        result = run("score", preds, "--ref", small_build, option, tmp_path / "nowhere" / "out")
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert f"error: {tmp_path / 'nowhere' / 'out'}: cannot write the report" in result.output
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("9" * 5000, "not a readable JSON record"), ("1e999", "'value' must be a finite number"),
+    ('"7"', "'value' must be a finite number"), ("[" * 100_000 + "]" * 100_000, "not a readable JSON record")])
+def test_broken_reference_value_is_a_scoring_error(small_build, value, message):
+    shard = sorted((small_build / "records").glob("*.jsonl"))[0]
+    lines = shard.read_text().splitlines()
+    record = json.loads(lines[0])
+    lines[0] = json.dumps(record).replace(f'"value": {json.dumps(record["value"])}', f'"value": {value}')
+    shard.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScoringError, match=f"{shard.name}:1: {message}"):
+        load_reference(small_build)
+
+
+@pytest.mark.parametrize("option", [("--seed", "-1"), ("--bootstrap", "1000000000000"), ("--depth-bins", "0,nan")])
+def test_cli_out_of_range_options(small_build, tmp_path, option):
+    preds = write_predictions(tmp_path / "p.jsonl", good_rows())
+    result = run("score", preds, "--ref", small_build, *option)
+    assert result.exit_code == 2 and option[0] in result.output and "Traceback" not in result.output
