@@ -8,7 +8,11 @@ pixel, pointing at it, and the question names the marker by the style's descript
 - never paints the target pixel nor its 8 neighbours (``KEEP_OUT_PX``), of any marked point;
 - picks, among its placements (the arrow's direction, the label's side), the first that
   fits inside the image and stays off the other points and the markers already drawn;
-- labels the points of a two-point task ("A", "B") with a bitmap font;
+- labels the points of a two-point task ("A", "B") with a bitmap font, laid out so that each
+  label is unambiguously its own point's: its centre lies at most ``LABEL_NEARNESS_RATIO``
+  times as far from its own target as from any other, and no pixel of a point's marker or
+  label comes within ``pair_clearance_px`` of another target. Such a layout exists when the
+  points are at least ``min_pair_separation_px`` apart, which the sampler reads;
 - draws deterministically: the same input gives byte-identical output.
 
 ``check_marker(image, pixel, style)`` tells whether the style's marker points at a pixel,
@@ -41,6 +45,15 @@ MIN_SIZE_PX = 12.0
 MAX_SIZE_PX = 80.0
 #: No marker paints a pixel within this Chebyshev distance of a marked pixel (the target stays visible).
 KEEP_OUT_PX = 1
+#: Several marked points: a label's centre lies at most this share of its distance to any other
+#: target from its own target...
+LABEL_NEARNESS_RATIO = 0.75
+#: ...and no pixel of a point's marker or label comes nearer another target than this share of
+#: the marker length.
+PAIR_CLEARANCE_FRACTION = 0.5
+#: Least distance of two marked points, as a multiple of the farthest a label's centre lies from
+#: its point (over the styles): a label set off at right angles to the pair then reads as its own.
+PAIR_SEPARATION_FACTOR = 1.0
 #: Directions (u right, v down) from the target towards the arrow's tail or the label, by preference.
 DIRECTIONS = tuple(np.array(d, dtype=np.float64) / math.hypot(*d) for d in
                    ((1, 1), (-1, -1), (-1, 1), (1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)))
@@ -93,6 +106,28 @@ class Placement:
 def marker_scale_px(height: int, width: int) -> float:
     """Length of a marker in pixels: ``SIZE_FRACTION`` of the diagonal, clamped to [MIN, MAX]_SIZE_PX."""
     return float(np.clip(SIZE_FRACTION * math.hypot(height, width), MIN_SIZE_PX, MAX_SIZE_PX))
+
+
+def pair_clearance_px(height: int, width: int) -> float:
+    """Least distance (pixels) of any pixel of one point's marker or label from another marked point."""
+    return PAIR_CLEARANCE_FRACTION * marker_scale_px(height, width)
+
+
+@functools.lru_cache(maxsize=64)
+def min_pair_separation_px(height: int, width: int) -> float:
+    """Least image distance (pixels) of two points marked together, in an image of that size.
+
+    ``PAIR_SEPARATION_FACTOR`` times the farthest any registered style sets a label's centre
+    from its point; it scales with the image as the markers do.
+    """
+    centre = np.array([width // 2, height // 2], dtype=np.float64)
+    text = _text_masks("A", _label_scale(marker_scale_px(height, width)))
+    reach = 0.0
+    for name in MARKERS.names():
+        for placement in MARKERS.get(name)().placements(centre, height, width):
+            glyphs = _label_parts(placement, text)[1]
+            reach = max(reach, math.hypot(glyphs.cols.mean() - centre[0], glyphs.rows.mean() - centre[1]))
+    return PAIR_SEPARATION_FACTOR * reach
 
 
 class MarkerStyle(ABC):
@@ -151,7 +186,8 @@ class MarkerStyle(ABC):
         out = []
         for k, pixel in enumerate(pixels):
             text = None if labels is None else _text_masks(labels[k], text_scale)
-            parts = self._choose(pixel, height, width, keep_out, taken, text)
+            others = np.delete(pixels, k, axis=0).astype(np.float64)
+            parts = self._choose(pixel, height, width, keep_out, taken, text, others)
             for part in parts:
                 taken[_visible(part, height, width, keep_out)] = True
             out.append(parts)
@@ -168,12 +204,18 @@ class MarkerStyle(ABC):
                 ops.append((rows, cols, np.array(part.colour, dtype=np.uint8)))
         return ops
 
-    def _choose(self, pixel, height, width, keep_out, taken, text) -> tuple:
-        """Parts (label included) of the placement that fits best: fewest pixels outside the image,
-        then on a marked pixel's keep-out zone, then on markers drawn before; ties by preference."""
+    def _choose(self, pixel, height, width, keep_out, taken, text, others) -> tuple:
+        """Parts (label included) of the placement that fits best: fewest conflicts with the other
+        targets ``others`` (M, 2) (a part within the clearance, a label not clearly its own), then
+        fewest pixels outside the image, on a marked pixel's keep-out zone, on markers drawn
+        before; ties by preference (with other targets, the label pointing away from them first)."""
+        placements = self.placements(np.asarray(pixel, dtype=np.float64), height, width)
+        rank = _preference(placements, pixel, others)
+        clearance = pair_clearance_px(height, width)
         best_key, best_parts = None, ()
-        for index, placement in enumerate(self.placements(np.asarray(pixel, dtype=np.float64), height, width)):
+        for index, placement in enumerate(placements):
             parts = placement.parts + (_label_parts(placement, text) if text is not None else ())
+            conflicts = _conflicts(parts, pixel, others, clearance, text is not None)
             outside = on_keep_out = on_taken = 0
             for part in parts:
                 inside = (part.rows >= 0) & (part.rows < height) & (part.cols >= 0) & (part.cols < width)
@@ -181,12 +223,55 @@ class MarkerStyle(ABC):
                 rows, cols = part.rows[inside], part.cols[inside]
                 on_keep_out += int(keep_out[rows, cols].sum())
                 on_taken += int(taken[rows, cols].sum())
-            key = (outside, on_keep_out, on_taken, index)
+            key = (conflicts, outside, on_keep_out, on_taken, rank[index])
             if best_key is None or key < best_key:
                 best_key, best_parts = key, parts
         if best_key[0]:
-            log.debug("%s marker at %s: %d pixels fall outside the image", self.name, pixel.tolist(), best_key[0])
+            log.debug("%s marker at %s: %d conflicts with the other targets", self.name, pixel.tolist(), best_key[0])
+        if best_key[1]:
+            log.debug("%s marker at %s: %d pixels fall outside the image", self.name, pixel.tolist(), best_key[1])
         return best_parts
+
+
+def _preference(placements: list, pixel: np.ndarray, others: np.ndarray) -> list[int]:
+    """Rank of each placement: the style's order alone, or with other targets, the label direction
+    farthest from the nearest other target first (the style's order breaks ties)."""
+    if len(others) == 0:
+        return list(range(len(placements)))
+    offsets = others - np.asarray(pixel, dtype=np.float64)
+    nearest = offsets[np.argmin(np.hypot(offsets[:, 0], offsets[:, 1]))]
+    away = -nearest / max(float(np.hypot(*nearest)), 1e-9)
+    alignment = [round(-float(p.label_dir @ away), 9) for p in placements]
+    order = sorted(range(len(placements)), key=lambda i: (alignment[i], i))
+    return [order.index(i) for i in range(len(placements))]
+
+
+def label_centre(parts: tuple) -> np.ndarray:
+    """(2,) float (u, v): the centre of a label's glyphs, the last part ``layout`` gives a labelled point."""
+    glyphs = parts[-1]
+    return np.array([glyphs.cols.mean(), glyphs.rows.mean()])
+
+
+def _conflicts(parts: tuple, pixel: np.ndarray, others: np.ndarray, clearance: float, labelled: bool) -> int:
+    """How many of the other targets a placement crowds: a part within ``clearance`` of one, or a
+    label whose centre is not clearly nearer its own target (``LABEL_NEARNESS_RATIO``)."""
+    if len(others) == 0:
+        return 0
+    conflicts = 0
+    for part in parts:
+        if len(part.rows) == 0:
+            continue
+        box = (part.cols.min(), part.cols.max(), part.rows.min(), part.rows.max())
+        for u, v in others:
+            near_box = box[0] - clearance < u < box[1] + clearance and box[2] - clearance < v < box[3] + clearance
+            if near_box and np.min(np.hypot(part.cols - u, part.rows - v)) < clearance:
+                conflicts += 1
+    if labelled:
+        centre = label_centre(parts)
+        own = math.hypot(*(centre - pixel))
+        nearest_other = float(np.min(np.hypot(others[:, 0] - centre[0], others[:, 1] - centre[1])))
+        conflicts += int(own > LABEL_NEARNESS_RATIO * nearest_other)
+    return conflicts
 
 
 def check_marker(image: np.ndarray, pixel: np.ndarray, style: "MarkerStyle | str") -> bool:

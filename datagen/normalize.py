@@ -16,10 +16,28 @@ the pixel-centre convention (integer ``(u, v)`` is a pixel centre):
 
 None of the steps moves the camera centre or turns its axes, so 3D labels in
 the camera frame are unchanged and ``T_world_cam`` is kept.
+
+Each step also maps a *validity mask*: which pixels of its output image show content of
+the source image. A label, a pair or a marker target is sampled only on a valid pixel.
+What "came from the source image" means at the border of the source's content:
+
+* Undistort samples the source bilinearly at each target pixel centre. A target pixel is
+  valid when that point lies on a source pixel (``Camera.contains``: within the image's
+  outer edge, the outermost half pixel taking its edge pixel's value) and each of the up
+  to four source pixels it blends is valid. Target pixels whose ray misses the source
+  image are painted black and are invalid.
+* Resize resamples with PIL's filter (Lanczos). PIL computes each output pixel from the
+  input pixels in a window of the filter's support around its centre, the window clipped
+  to the image (so the image's own border is content, renormalised). An output pixel is
+  valid only when *every* input pixel of its window is valid: its value owes nothing to
+  the black fill, not even through a Lanczos lobe. This is exact about which pixels PIL
+  reads and conservative about weights (a window's end pixel may weigh next to nothing).
+* Crop keeps the mask of the pixels it keeps.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -39,6 +57,9 @@ logger = logging.getLogger(__name__)
 CROP_MODES = ("none", "center", "random")
 #: PIL filter used by Resize.image (Lanczos: sharp, and low-pass when shrinking).
 RESAMPLE = Image.Resampling.LANCZOS
+#: Half-width, in input pixels at scale 1, of the window each PIL filter reads (Resample.c).
+FILTER_SUPPORT = {Image.Resampling.BOX: 0.5, Image.Resampling.BILINEAR: 1.0, Image.Resampling.HAMMING: 1.0,
+                  Image.Resampling.BICUBIC: 2.0, Image.Resampling.LANCZOS: 3.0}
 
 
 # --------------------------------------------------------------------------- config
@@ -151,6 +172,45 @@ def _scaled_size(n: int, s: float) -> int:
     return max(1, math.floor(n * s))
 
 
+def _check_mask(mask: np.ndarray, who: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Check an (H, W) bool validity mask, of ``size`` = (width, height) if given."""
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_ or mask.ndim != 2 or mask.size == 0:
+        raise GeometryError(f"{who}: validity mask must be (H, W) bool, got {mask.shape} {mask.dtype}")
+    if size is not None and (mask.shape[1], mask.shape[0]) != size:
+        raise GeometryError(f"{who}: mask is {mask.shape[1]}x{mask.shape[0]} (width x height) but the "
+                            f"camera is {size[0]}x{size[1]}")
+    return mask
+
+
+def _filter_windows(in_size: int, in0: float, in1: float, out_size: int,
+                    support: float) -> tuple[np.ndarray, np.ndarray]:
+    """(out_size,) first and (exclusive) last input index PIL reads for each output pixel.
+
+    Mirrors Pillow's ``precompute_coeffs`` (the box corners are single-precision floats,
+    the rest double); an axis PIL does not resample (same size, whole box) reads itself.
+    """
+    if out_size == in_size and in0 == 0 and in1 == in_size:
+        index = np.arange(out_size)
+        return index, index + 1
+    lo32, hi32 = np.float32(in0), np.float32(in1)
+    scale = float(hi32 - lo32) / out_size
+    reach = support * max(scale, 1.0)
+    centre = float(lo32) + (np.arange(out_size) + 0.5) * scale
+    first = np.maximum(np.trunc(centre - reach + 0.5), 0).astype(np.int64)
+    last = np.minimum(np.trunc(centre + reach + 0.5), in_size).astype(np.int64)
+    return first, np.maximum(last, first)
+
+
+def _all_in_windows(mask: np.ndarray, rows: tuple, cols: tuple) -> np.ndarray:
+    """(len(rows[0]), len(cols[0])) bool: ``mask`` is True over each window rows x cols."""
+    bad = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
+    bad[1:, 1:] = np.cumsum(np.cumsum(~mask, axis=0, dtype=np.int64), axis=1)
+    r0, r1 = rows[0][:, None], rows[1][:, None]
+    c0, c1 = cols[0][None, :], cols[1][None, :]
+    return (bad[r1, c1] - bad[r0, c1] - bad[r1, c0] + bad[r0, c0]) == 0
+
+
 # --------------------------------------------------------------------------- steps
 
 
@@ -168,6 +228,10 @@ class Step(ABC):
     @abstractmethod
     def image(self, img: np.ndarray) -> np.ndarray:
         """Map an (H, W) or (H, W, C) uint8 image to the output image, uint8."""
+
+    @abstractmethod
+    def valid(self, mask: np.ndarray) -> np.ndarray:
+        """Map an (H, W) bool mask of the input pixels that show source content to the output's."""
 
     @abstractmethod
     def to_record(self) -> list:
@@ -216,7 +280,7 @@ class Undistort(Step):
         img = _check_image(img, "Undistort.image", (self.source.width, self.source.height))
         if not np.any(self.source.dist):
             return img.copy()
-        coords, inside = self._source_coordinates()
+        coords, inside = self._coordinates
         channels = img.reshape(img.shape[0], img.shape[1], -1)
         out = np.zeros(channels.shape, dtype=np.uint8)
         for c in range(channels.shape[2]):
@@ -224,6 +288,26 @@ class Undistort(Step):
                                               output=np.float64)
             out[..., c] = np.where(inside, np.clip(np.rint(sampled), 0, 255), 0)
         return out.reshape(img.shape)
+
+    def valid(self, mask: np.ndarray) -> np.ndarray:
+        """Target pixels that sample a source pixel, each of whose bilinear neighbours is valid."""
+        size = (self.source.width, self.source.height)
+        mask = _check_mask(mask, "Undistort.valid", size)
+        if not np.any(self.source.dist):
+            return mask.copy()
+        (rows, cols), inside = self._coordinates
+        out = inside.copy()
+        if not mask.all():
+            r0 = np.clip(np.floor(rows), 0, size[1] - 1).astype(np.int64)
+            c0 = np.clip(np.floor(cols), 0, size[0] - 1).astype(np.int64)
+            r1, c1 = np.minimum(r0 + 1, size[1] - 1), np.minimum(c0 + 1, size[0] - 1)
+            out &= mask[r0, c0] & mask[r0, c1] & mask[r1, c0] & mask[r1, c1]
+        return out
+
+    @functools.cached_property
+    def _coordinates(self) -> tuple[np.ndarray, np.ndarray]:
+        """The source coordinates of the target pixels, computed once per step (image and mask share them)."""
+        return self._source_coordinates()
 
     def _source_coordinates(self) -> tuple[np.ndarray, np.ndarray]:
         """(2, H, W) source (row, column) of each target pixel centre, and (H, W) bool inside."""
@@ -301,6 +385,18 @@ class Resize(Step):
             (out_w, out_h), RESAMPLE, box=box)) for c in range(channels.shape[2])]
         return np.stack(out, axis=-1).reshape((out_h, out_w) + img.shape[2:])
 
+    def valid(self, mask: np.ndarray) -> np.ndarray:
+        """Output pixels whose whole ``RESAMPLE`` window (as PIL reads it, with ``image``'s box) is valid."""
+        mask = _check_mask(mask, "Resize.valid")
+        h, w = mask.shape
+        out_w, out_h = _scaled_size(w, self.sx), _scaled_size(h, self.sy)
+        if mask.all():
+            return np.ones((out_h, out_w), dtype=bool)
+        support = FILTER_SUPPORT[RESAMPLE]
+        cols = _filter_windows(w, 0.0, min(out_w / self.sx, float(w)), out_w, support)
+        rows = _filter_windows(h, 0.0, min(out_h / self.sy, float(h)), out_h, support)
+        return _all_in_windows(mask, rows, cols)
+
     def to_record(self) -> list:
         return ["resize", self.sx if self.sx == self.sy else [self.sx, self.sy]]
 
@@ -347,6 +443,11 @@ class Crop(Step):
         img = _check_image(img, "Crop.image")
         self._check_inside(img.shape[1], img.shape[0], "Crop.image")
         return img[self.y0:self.y0 + self.h, self.x0:self.x0 + self.w].copy()
+
+    def valid(self, mask: np.ndarray) -> np.ndarray:
+        mask = _check_mask(mask, "Crop.valid")
+        self._check_inside(mask.shape[1], mask.shape[0], "Crop.valid")
+        return mask[self.y0:self.y0 + self.h, self.x0:self.x0 + self.w].copy()
 
     def to_record(self) -> list:
         return ["crop", [self.x0, self.y0, self.w, self.h]]
@@ -406,6 +507,20 @@ class NormalizationChain:
         for step in self.steps:
             img = step.image(img)
         return img
+
+    def valid_mask(self) -> np.ndarray:
+        """Which pixels of the normalised image show content of the source image.
+
+        Returns:
+            (camera.height, camera.width) bool, read-only: True where the pixel's value comes
+            from source pixels only (see the module docstring for the border), False where
+            undistortion painted it black or resampling blended black into it.
+        """
+        mask = np.ones((self.source_camera.height, self.source_camera.width), dtype=bool)
+        for step in self.steps:
+            mask = step.valid(mask)
+        mask.setflags(write=False)
+        return mask
 
     def apply_pixels(self, uv: np.ndarray) -> np.ndarray:
         """Map (N, 2) float (u, v) of the source image to (N, 2) float64 in the normalised one."""
@@ -526,7 +641,7 @@ def normalize_view(view: DepthView, chain: NormalizationChain) -> DepthView:
 
 
 def normalize(image: np.ndarray, view: DepthView,
-              chain: NormalizationChain) -> tuple[np.ndarray, DepthView]:
+              chain: NormalizationChain) -> tuple[np.ndarray, DepthView, np.ndarray]:
     """Normalise an image and its labels together.
 
     Args:
@@ -535,6 +650,8 @@ def normalize(image: np.ndarray, view: DepthView,
         chain: from :func:`plan_normalization`.
 
     Returns:
-        (normalised image (camera.height, camera.width[, C]) uint8, normalised DepthView).
+        (normalised image (camera.height, camera.width[, C]) uint8, normalised DepthView,
+        (camera.height, camera.width) bool validity mask: ``chain.valid_mask()``). Labels
+        are kept on invalid pixels too (they are true); sampling leaves them out.
     """
-    return chain.apply_image(image), normalize_view(view, chain)
+    return chain.apply_image(image), normalize_view(view, chain), chain.valid_mask()

@@ -219,13 +219,13 @@ class ShardWorker:
             stride = config.mesh_label_stride_px
             offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
             view = masked_view(mesh_view(frame.mesh, chain.camera, stride, offset), frame)
-            image = chain.apply_image(image)
+            image, valid = chain.apply_image(image), chain.valid_mask()
         else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
             view = masked_view(ground_truth_view(frame, config, self.source.occlusion_defaults), frame)
-            image, view = normalize(image, view, chain)
+            image, view, valid = normalize(image, view, chain)
         if len(view) == 0:
             raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
-        context = _FrameContext(frame, split, chain, view, image)
+        context = _FrameContext(frame, split, chain, view, image, valid)
         if any(task in config.tasks for task in POINT_TASKS):
             result.records += self._point_records(context)
         if "two_point" in config.tasks:
@@ -234,7 +234,8 @@ class ShardWorker:
 
     def _point_records(self, ctx: "_FrameContext") -> list[QARecord]:
         config = self.config
-        index = sample_points(ctx.view, config.sampling, frame_rng(config.seed, ctx.frame.frame_id, "points"))
+        index = sample_points(ctx.view, config.sampling, frame_rng(config.seed, ctx.frame.frame_id, "points"),
+                              ctx.valid)
         pixels, points = snap_to_pixels(ctx.view, index)
         out = []
         for k, (pixel, point) in enumerate(zip(pixels, points)):
@@ -247,7 +248,8 @@ class ShardWorker:
 
     def _pair_records(self, ctx: "_FrameContext") -> list[QARecord]:
         config = self.config
-        pairs = sample_pairs(ctx.view, config.sampling, frame_rng(config.seed, ctx.frame.frame_id, "pairs"))
+        pairs = sample_pairs(ctx.view, config.sampling, frame_rng(config.seed, ctx.frame.frame_id, "pairs"),
+                             ctx.valid)
         out = []
         for k, pair in enumerate(np.asarray(pairs).reshape(-1, 2)):
             pixels, points = snap_to_pixels(ctx.view, pair)
@@ -287,6 +289,7 @@ class _FrameContext:
     chain: object
     view: DepthView
     image: np.ndarray
+    valid: np.ndarray  # (H, W) bool: pixels of the normalised image that show source content
 
 
 class NoLabelsError(DatagenError):

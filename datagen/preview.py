@@ -10,9 +10,11 @@ SVG drawn here, and the filters are a few lines of plain JavaScript. It shows:
   task, source and split (also from the URL: ``preview.html#task=distance&source=kitti``
   or ``?task=...``);
 * over all records of the build: the answer values of each task (histogram on log-spaced
-  bins), records per source and task (stacked bars), and the range of the labelled
-  points the records ask about (each label counted once, however many tasks use it; the
-  build does not keep the labels no record asks about).
+  bins, and a table of their quantiles per task and source, to see at a glance whether
+  answers spread over a sensible range: time answers all under a second are not), records
+  per source and task (stacked bars), and the range of the labelled points the records
+  ask about (each label counted once, however many tasks use it; the build does not keep
+  the labels no record asks about).
 
 The contact sheet is a PNG grid of the first sampled records' images with the task and
 truth printed under each, for a look from a terminal.
@@ -28,6 +30,7 @@ import io
 import logging
 import math
 import os
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +51,8 @@ SHEET_CELLS = 48
 SHEET_CELL_WIDTH_PX = 256
 BINS_PER_DECADE = 10
 TASK_ORDER = tuple(TASK_UNITS)
+#: Quantiles of the answer values the page tabulates per task and source.
+QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
 #: Okabe-Ito colours, told apart by colour-blind readers too.
 PALETTE = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#F0E442", "#000000")
 
@@ -84,6 +89,7 @@ class BuildStats:
         by_source: source -> Counter of tasks.
         depth: Counter of log bins of the labelled points' range_m, each label once.
         labels: distinct labelled points counted in ``depth``.
+        answers: (task, source) -> the finite answer values, float64 array('d').
     """
 
     total: int = 0
@@ -93,6 +99,7 @@ class BuildStats:
     by_source: dict = field(default_factory=lambda: defaultdict(Counter))
     depth: Counter = field(default_factory=Counter)
     labels: int = 0
+    answers: dict = field(default_factory=lambda: defaultdict(lambda: array("d")))
     _seen: set = field(default_factory=set, repr=False)
 
     def add(self, record: dict) -> None:
@@ -101,12 +108,25 @@ class BuildStats:
         self.total += 1
         self.by_source[source][task] += 1
         self.units.setdefault(task, record.get("unit", ""))
-        k = log_bin(record.get("value"))
+        value = record.get("value")
+        k = log_bin(value)
         if k is None:
             self.nonpositive[task] += 1
         else:
             self.values[task][k] += 1
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            self.answers[(task, source)].append(float(value))
         self._add_labels(record)
+
+    def answer_quantiles(self) -> list[tuple[str, str, int, list[float]]]:
+        """(task, source, count, the ``QUANTILES`` of the answer values) in task then source order."""
+        order = {task: i for i, task in enumerate(TASK_ORDER)}
+        rows = []
+        for (task, source), values in sorted(self.answers.items(),
+                                             key=lambda item: (order.get(item[0][0], len(order)), item[0])):
+            ranked = sorted(values)
+            rows.append((task, source, len(ranked), [_quantile(ranked, q) for q in QUANTILES]))
+        return rows
 
     def _add_labels(self, record: dict) -> None:
         """Count the label points of a record not counted before (same frame, same pixel)."""
@@ -121,6 +141,14 @@ class BuildStats:
             if k is not None:
                 self.depth[k] += 1
                 self.labels += 1
+
+
+def _quantile(ranked: list[float], q: float) -> float:
+    """The q-quantile of sorted values, linear between order statistics (numpy's default)."""
+    position = q * (len(ranked) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ranked) - 1)
+    return ranked[low] + (ranked[high] - ranked[low]) * (position - low)
 
 
 def sample_key(seed: int, record_id: str) -> int:
@@ -357,6 +385,20 @@ def _select(name: str, values: Counter) -> str:
             f'<option value="">all ({sum(values.values())})</option>{options}</select></label>')
 
 
+def answer_table(stats: BuildStats) -> str:
+    """An HTML table of the answer values' quantiles per task and source (every record of the build)."""
+    if not stats.answers:
+        return ""
+    head = "".join(f"<th>{'min' if q == 0 else 'max' if q == 1 else f'{q:.0%}'}</th>" for q in QUANTILES)
+    rows = []
+    for task, source, count, values in stats.answer_quantiles():
+        cells = "".join(f"<td>{value:.3g}</td>" for value in values)
+        rows.append(f"<tr><td>{html.escape(task)}</td><td>{html.escape(source)}</td><td>{count}</td>{cells}"
+                    f"<td>{html.escape(stats.units.get(task, ''))}</td></tr>")
+    return (f'<table class="answers"><caption>Answer values per task and source</caption><tr><th>task</th>'
+            f'<th>source</th><th>records</th>{head}<th>unit</th></tr>{"".join(rows)}</table>')
+
+
 def _plots(stats: BuildStats) -> str:
     colours = task_colours(set(stats.values) | set(stats.nonpositive))
     histograms = [svg_log_histogram(stats.values.get(task, Counter()), f"{task}: answer values",
@@ -364,7 +406,8 @@ def _plots(stats: BuildStats) -> str:
                   for task, colour in colours.items()]
     depth = svg_log_histogram(stats.depth, f"Range of labelled points ({stats.labels} labels)", "m", "#555555")
     return (f'<section class="plots">{svg_source_task_bars(stats.by_source)}</section>'
-            f'<section class="plots">{"".join(histograms)}{depth}</section>')
+            f'<section class="plots">{"".join(histograms)}{depth}</section>'
+            f'<section class="plots">{answer_table(stats)}</section>')
 
 
 def render_page(build_dir: Path, sample: PreviewSample, image_src) -> str:
@@ -494,6 +537,9 @@ h1{font-size:20px;margin:0 0 4px}
 .meta span{margin-right:6px}.q{margin:6px 0}
 .a{white-space:pre-wrap;background:#f3f3f3;padding:4px;margin:4px 0;font-size:12px}
 .truth{margin:4px 0}.id{color:#888;font-size:11px;margin:0;word-break:break-all}
+.answers{border-collapse:collapse;background:#fff;font-size:12px}
+.answers td,.answers th{border:1px solid #ddd;padding:2px 8px;text-align:right}
+.answers caption{font-weight:bold;text-align:left;padding:4px 0}
 """
 
 _JS = """

@@ -18,7 +18,12 @@ from typing import Iterator
 
 from datagen.errors import DatagenError
 
-SCHEMA = "datagen.records/1"
+#: Version of the record format and of what records state, in every manifest. 2: figures stated with
+#: three significant digits (at least the configured decimals); speed and time questions name a mover
+#: (label key ``mover``) and draw their givens to spread the answers; letters of two marked points laid
+#: out as their own; no label on a pixel without source image content; each pose pair once; axis-distance
+#: questions name the optical axis; chain answers end with a full stop.
+SCHEMA = "datagen.records/2"
 MANIFEST = "manifest.json"
 RECORDS_DIR = "records"
 IMAGES_DIR = "images"

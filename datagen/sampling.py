@@ -4,7 +4,9 @@ The pipeline calls these on the *normalised* ``DepthView`` of a frame, with an R
 ``frame_rng(seed, frame_id, purpose)``, so a frame's samples depend only on the seed, the
 frame and its labels, never on which other frames a shard holds or in which order.
 
-Candidates (``candidate_mask``) are the labels whose snapped pixel lies at least
+Candidates (``candidate_mask``) are the labels whose snapped pixel shows content of the
+source image (the normalisation's validity mask, ``NormalizationChain.valid_mask``: not
+the black fill of undistortion, nor a pixel resampling blended it into), lies at least
 ``margin_px`` from the border (so the marker fits), whose ``z_m`` lies in
 ``[min_depth_m, max_depth_m]``, and, with ``avoid_edges``, whose
 ``edge_window_px x edge_window_px`` neighbourhood of labelled pixels spans a z ratio
@@ -20,13 +22,17 @@ Strategies for points:
   far labels are not drowned by the many near ones.
 
 Pairs (two-point task): the first points are drawn by the strategy, as points are; each
-second point among candidates at least ``min_pair_separation_px`` away in the image. With
+second point among candidates at least ``pair_separation_px`` away in the image (the
+separation the markers need to label both points unambiguously, or more). With
 ``"depth-stratified"`` the second point is stratified over ``depth_bins`` log-spaced bins
 of the 3D distance to the first point (from the smallest to the largest distance the
 partners offer), so short and long pairs are both common; with ``"uniform"`` it is
 uniform among the partners.
 
 Frame pairs (pose task): see ``sample_frame_pairs``.
+
+Every function that samples labels takes ``valid_px``, the (H, W) bool validity mask of
+the normalised image; None means every pixel shows content (no undistortion).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from scipy import ndimage
 from datagen.errors import ConfigError
 from datagen.geometry.cameras import MIN_Z_M
 from datagen.geometry.se3 import invert, transform_points
+from datagen.markers import min_pair_separation_px
 from datagen.types import SPLITS, Camera, DepthView
 
 logger = logging.getLogger(__name__)
@@ -116,7 +123,9 @@ class SamplingConfig:
         edge_max_ratio: a label is on an edge when its labelled neighbourhood spans a
             z ratio (max / min) above this (> 1).
         pairs_per_frame: point pairs drawn per frame (two-point task).
-        min_pair_separation_px: least image distance between the two pixels of a pair.
+        min_pair_separation_px: least image distance between the two pixels of a pair, pixels;
+            the markers' own minimum (``markers.min_pair_separation_px``, which scales with
+            the image) applies whatever this says. None: that minimum alone.
         pose_min_translation_m, pose_max_translation_m: range of the distance between
             the two camera centres of a frame pair, metres.
         pose_min_overlap: least share (0..1) of the first frame's points that project
@@ -135,7 +144,7 @@ class SamplingConfig:
     edge_window_px: int = 5
     edge_max_ratio: float = 1.15
     pairs_per_frame: int = 1
-    min_pair_separation_px: float = 40.0
+    min_pair_separation_px: float | None = None
     pose_min_translation_m: float = 0.2
     pose_max_translation_m: float = 10.0
     pose_min_overlap: float = 0.3
@@ -159,7 +168,9 @@ class SamplingConfig:
         _check_number("min_depth_m", self.min_depth_m, 0.0, strict=True, unit=" (metres)")
         _check_number("max_depth_m", self.max_depth_m, self.min_depth_m, strict=True,
                       unit=" (metres, above min_depth_m)")
-        _check_number("min_pair_separation_px", self.min_pair_separation_px, 0.0, strict=False, unit=" (pixels)")
+        if self.min_pair_separation_px is not None:
+            _check_number("min_pair_separation_px", self.min_pair_separation_px, 0.0, strict=False,
+                          unit=" (pixels) or None")
         _check_number("pose_min_translation_m", self.pose_min_translation_m, 0.0, strict=False, unit=" (metres)")
         _check_number("pose_max_translation_m", self.pose_max_translation_m, self.pose_min_translation_m,
                       strict=False, unit=" (metres, at least pose_min_translation_m)")
@@ -177,6 +188,12 @@ def margin_px(camera: Camera, config: SamplingConfig) -> int:
     if config.margin_px is not None:
         return int(config.margin_px)
     return int(round(AUTO_MARGIN_FRACTION * math.hypot(camera.width, camera.height)))
+
+
+def pair_separation_px(camera: Camera, config: SamplingConfig) -> float:
+    """Least image distance of a pair's pixels: what the markers need, or the configured floor if larger."""
+    needed = min_pair_separation_px(camera.height, camera.width)
+    return max(needed, float(config.min_pair_separation_px or 0.0))
 
 
 def depth_bin_edges(config: SamplingConfig) -> np.ndarray:
@@ -207,32 +224,47 @@ def edge_mask(view: DepthView, window_px: int, max_ratio: float) -> np.ndarray:
     return edge
 
 
-def candidate_mask(view: DepthView, config: SamplingConfig) -> np.ndarray:
+def candidate_mask(view: DepthView, config: SamplingConfig, valid_px: np.ndarray | None = None) -> np.ndarray:
     """Labels that may be sampled.
 
     Args:
         view: labels of one (normalised) image.
         config: margin, depth range and edge settings.
+        valid_px: (H, W) bool, the pixels of the image that show source content; None: all.
 
     Returns:
-        (N,) bool: the snapped pixel lies ``margin_px`` or more from every border, z_m
-        is in ``[min_depth_m, max_depth_m]``, and (with ``avoid_edges``) the label is
-        not on a depth edge.
+        (N,) bool: the snapped pixel is valid and lies ``margin_px`` or more from every
+        border, z_m is in ``[min_depth_m, max_depth_m]``, and (with ``avoid_edges``) the
+        label is not on a depth edge.
+
+    Raises:
+        ValueError: ``valid_px`` is not an (H, W) bool mask of the view's image.
     """
-    cached = _CANDIDATE_CACHE.get((id(view), config))
-    if cached is not None and cached[0]() is view:
-        return cached[1]
+    key = (id(view), id(valid_px), config)
+    cached = _CANDIDATE_CACHE.get(key)
+    if cached is not None and cached[0]() is view and cached[1]() is valid_px:
+        return cached[2]
     camera = view.camera
     m = margin_px(camera, config)
     cols, rows = view.pixel_indices().T
     mask = (cols >= m) & (cols <= camera.width - 1 - m) & (rows >= m) & (rows <= camera.height - 1 - m)
+    if valid_px is not None:
+        mask[mask] &= _check_valid(valid_px, camera)[rows[mask], cols[mask]]
     mask &= (view.z_m >= config.min_depth_m) & (view.z_m <= config.max_depth_m)
     if config.avoid_edges and mask.any():
         mask &= ~edge_mask(view, config.edge_window_px, config.edge_max_ratio)
     mask.setflags(write=False)
     _CANDIDATE_CACHE.clear()  # points and pairs of one frame share the mask; frames come one at a time
-    _CANDIDATE_CACHE[(id(view), config)] = (weakref.ref(view), mask)
+    _CANDIDATE_CACHE[key] = (weakref.ref(view), (lambda: None) if valid_px is None else weakref.ref(valid_px), mask)
     return mask
+
+
+def _check_valid(valid_px: np.ndarray, camera: Camera) -> np.ndarray:
+    valid_px = np.asarray(valid_px)
+    if valid_px.dtype != np.bool_ or valid_px.shape != (camera.height, camera.width):
+        raise ValueError(f"valid_px must be a ({camera.height}, {camera.width}) bool mask of the image, "
+                         f"got {valid_px.shape} {valid_px.dtype}")
+    return valid_px
 
 
 _CANDIDATE_CACHE: dict = {}
@@ -300,19 +332,21 @@ def _draw(candidates: np.ndarray, z_m: np.ndarray, k: int, config: SamplingConfi
     return candidates[_stratified_choice(bins, config.depth_bins, k, rng)]
 
 
-def sample_points(view: DepthView, config: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+def sample_points(view: DepthView, config: SamplingConfig, rng: np.random.Generator,
+                  valid_px: np.ndarray | None = None) -> np.ndarray:
     """Draw the labels of one frame that become single-point questions.
 
     Args:
         view: labels of the normalised image.
         config: strategy, count and candidate settings.
         rng: the frame's generator (``frame_rng(seed, frame_id, "points")``).
+        valid_px: (H, W) bool validity mask of the normalised image; None: every pixel.
 
     Returns:
         (K,) int64 distinct indices into ``view``, K = min(points_per_frame, candidates);
         empty when no label is a candidate.
     """
-    candidates = np.flatnonzero(candidate_mask(view, config))
+    candidates = np.flatnonzero(candidate_mask(view, config, valid_px))
     if len(candidates) == 0:
         logger.debug("sample_points: no candidate among %d labels", len(view))
     return _draw(candidates, view.z_m[candidates], config.points_per_frame, config, rng)
@@ -322,7 +356,8 @@ def sample_points(view: DepthView, config: SamplingConfig, rng: np.random.Genera
 
 
 def _draw_partner(first_pixel: np.ndarray, first_point: np.ndarray, pixels: np.ndarray, points: np.ndarray,
-                  allowed: np.ndarray, config: SamplingConfig, rng: np.random.Generator) -> int | None:
+                  allowed: np.ndarray, separation_px: float, config: SamplingConfig,
+                  rng: np.random.Generator) -> int | None:
     """A partner for the first point among possible second points, far enough in the image.
 
     Args:
@@ -331,14 +366,15 @@ def _draw_partner(first_pixel: np.ndarray, first_point: np.ndarray, pixels: np.n
         pixels: (M, 2) float64 snapped pixels of the possible second points.
         points: (M, 3) float64 their camera-frame points, metres.
         allowed: (M,) bool those that may be chosen.
-        config: separation, strategy and bin settings.
+        separation_px: least image distance from the first pixel, pixels.
+        config: strategy and bin settings.
         rng: the generator.
 
     Returns:
         The partner's position among the M, or None.
     """
     du, dv = pixels[:, 0] - first_pixel[0], pixels[:, 1] - first_pixel[1]
-    partners = np.flatnonzero(allowed & (du * du + dv * dv >= config.min_pair_separation_px ** 2))
+    partners = np.flatnonzero(allowed & (du * du + dv * dv >= separation_px ** 2))
     if len(partners) == 0:
         return None
     if config.strategy == "uniform":
@@ -357,11 +393,12 @@ def _allowed_seconds(seconds: np.ndarray, first: int, pairs: list[tuple[int, int
     return allowed
 
 
-def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generator,
+                 valid_px: np.ndarray | None = None) -> np.ndarray:
     """Draw label pairs of one frame for the two-point (3D distance) task.
 
     First points are distinct and drawn by the strategy; each second point is drawn among
-    candidates at least ``min_pair_separation_px`` away (see the module docstring). No
+    candidates at least ``pair_separation_px`` away (see the module docstring). No
     pair repeats, in either order. A first point without any partner is set aside; after
     ``MAX_PARTNERLESS_DRAWS`` such draws the frame yields the pairs found so far. In a
     view with more than ``MAX_PARTNER_CANDIDATES`` candidates (dense depth maps), second
@@ -371,11 +408,13 @@ def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generat
         view: labels of the normalised image.
         config: strategy, count, separation and candidate settings.
         rng: the frame's generator (``frame_rng(seed, frame_id, "pairs")``).
+        valid_px: (H, W) bool validity mask of the normalised image; None: every pixel.
 
     Returns:
         (P, 2) int64 indices into ``view``, P <= pairs_per_frame; (0, 2) when none.
     """
-    candidates = np.flatnonzero(candidate_mask(view, config))
+    candidates = np.flatnonzero(candidate_mask(view, config, valid_px))
+    separation = pair_separation_px(view.camera, config)
     seconds = candidates if len(candidates) <= MAX_PARTNER_CANDIDATES \
         else np.sort(rng.choice(candidates, size=MAX_PARTNER_CANDIDATES, replace=False))
     pixels = view.pixel_indices().astype(np.float64)
@@ -389,7 +428,7 @@ def sample_pairs(view: DepthView, config: SamplingConfig, rng: np.random.Generat
         pool = pool[~np.isin(pool, batch)]
         for first in batch.tolist():
             position = _draw_partner(pixels[first], view.points_cam[first], second_pixels, second_points,
-                                     _allowed_seconds(seconds, first, pairs), config, rng)
+                                     _allowed_seconds(seconds, first, pairs), separation, config, rng)
             if position is None:
                 failures += 1
             else:
@@ -481,18 +520,56 @@ def frame_overlap(first: FrameInfo, second: FrameInfo) -> float:
     return float(np.count_nonzero(seen)) / len(points)
 
 
-def _partner_frame(first: FrameInfo, group: list[FrameInfo], config: SamplingConfig,
+def _partner_frame(first: FrameInfo, group: list[FrameInfo], paired: set, used: set, config: SamplingConfig,
                    rng: np.random.Generator) -> str | None:
-    """A frame of ``group`` to pair with ``first``, uniform among those that qualify, or None."""
+    """A frame of ``group`` to pair with ``first``, or None.
+
+    Candidates are the frames not yet paired with ``first`` in either order (``paired`` holds
+    frozensets of two ids) whose camera centre lies in the translation range. They are tried
+    in a random order spread over their translations (see ``_spread_order``), those whose
+    translation (to the centimetre) no pair of the group has yet (``used``) first; the first
+    with enough overlap is the partner.
+    """
     centre = first.camera.T_world_cam[:3, 3]
-    others = [f for f in group if f.frame_id != first.frame_id]
+    others = [f for f in group
+              if f.frame_id != first.frame_id and frozenset((first.frame_id, f.frame_id)) not in paired]
     moved = np.array([np.linalg.norm(f.camera.T_world_cam[:3, 3] - centre) for f in others])
     near = np.flatnonzero((moved >= config.pose_min_translation_m) & (moved <= config.pose_max_translation_m))
-    # The first that qualifies in a random order is uniform among those that qualify.
-    for j in rng.permutation(near):
-        if config.pose_min_overlap <= 0 or frame_overlap(first, others[j]) >= config.pose_min_overlap:
-            return others[j].frame_id
+    order = list(_spread_order(moved[near], config.depth_bins, rng))
+    fresh = [_translation_key(moved[near[j]]) not in used for j in order]
+    for j in [j for j, new in zip(order, fresh) if new] + [j for j, new in zip(order, fresh) if not new]:
+        candidate = others[near[j]]
+        if config.pose_min_overlap <= 0 or frame_overlap(first, candidate) >= config.pose_min_overlap:
+            used.add(_translation_key(moved[near[j]]))
+            return candidate.frame_id
     return None
+
+
+def _translation_key(distance_m: float) -> int:
+    """A translation to the centimetre: pairs of a group that move alike (an evenly sampled path)."""
+    return int(round(float(distance_m) * 100.0))
+
+
+def _spread_order(values: np.ndarray, n_bins: int, rng: np.random.Generator):
+    """Yield each position of ``values`` once, in a random order spread over their range.
+
+    Each step draws one of the non-empty bins uniformly (``n_bins`` log-spaced bins from the
+    smallest to the largest value), then a member of it uniformly; so large and small values
+    come first equally often, however many of each there are.
+    """
+    if len(values) == 0:
+        return
+    values = np.maximum(np.asarray(values, dtype=np.float64), 1e-9)
+    low, high = float(values.min()), float(values.max())
+    edges = np.geomspace(low, high, n_bins + 1) if high > low else np.array([low, 2.0 * low])
+    bins = _log_bins(values, edges)
+    members = [list(np.flatnonzero(bins == b)) for b in range(len(edges) - 1)]
+    members = [m for m in members if m]
+    while members:
+        b = int(rng.integers(len(members)))
+        yield int(members[b].pop(int(rng.integers(len(members[b])))))
+        if not members[b]:
+            members.pop(b)
 
 
 def sample_frame_pairs(frames: list[FrameInfo], config: SamplingConfig, seed: int) -> list[tuple[str, str]]:
@@ -500,8 +577,11 @@ def sample_frame_pairs(frames: list[FrameInfo], config: SamplingConfig, seed: in
 
     A pair (a, b) qualifies when the camera centres are ``pose_min_translation_m`` to
     ``pose_max_translation_m`` apart and ``frame_overlap(a, b) >= pose_min_overlap``.
-    Each frame is the first of at most one pair; its second frame is drawn uniformly among
-    those that qualify with ``frame_rng(seed, frame_id, "pose-pair")``. With
+    Frames are taken in id order; each is the first of at most one pair, its second frame
+    drawn with ``frame_rng(seed, frame_id, "pose-pair")`` among the frames that qualify and
+    are not yet paired with it in either order (no two images are paired twice in a build),
+    spread over the range of translations and preferring a translation the sequence's pairs
+    do not have yet (see ``_partner_frame``). With
     ``pose_pairs_per_sequence`` set, that many pairs per sequence and split are kept,
     drawn with ``frame_rng(seed, "pose-sequence", split, sequence)``.
 
@@ -526,11 +606,23 @@ def sample_frame_pairs(frames: list[FrameInfo], config: SamplingConfig, seed: in
         groups.setdefault((frame.split, frame.sequence), []).append(frame)
     out: list[tuple[str, str]] = []
     for (split, sequence), group in sorted(groups.items()):
-        pairs = [(f.frame_id, partner) for f in group
-                 if (partner := _partner_frame(f, group, config, frame_rng(seed, f.frame_id, "pose-pair")))]
+        pairs = _group_pairs(group, config, seed)
         out += _cap_pairs(pairs, config.pose_pairs_per_sequence, frame_rng(seed, "pose-sequence", split, sequence))
     logger.debug("sample_frame_pairs: %d pairs from %d frames in %d groups", len(out), len(ordered), len(groups))
     return out
+
+
+def _group_pairs(group: list[FrameInfo], config: SamplingConfig, seed: int) -> list[tuple[str, str]]:
+    """The pairs of one sequence and split, frames in id order, no unordered pair twice."""
+    pairs: list[tuple[str, str]] = []
+    paired: set = set()
+    used: set = set()
+    for frame in group:
+        partner = _partner_frame(frame, group, paired, used, config, frame_rng(seed, frame.frame_id, "pose-pair"))
+        if partner is not None:
+            pairs.append((frame.frame_id, partner))
+            paired.add(frozenset(pairs[-1]))
+    return pairs
 
 
 def _cap_pairs(pairs: list[tuple[str, str]], cap: int | None, rng: np.random.Generator) -> list[tuple[str, str]]:

@@ -13,7 +13,8 @@ A file reads::
       chain: "The point is around {{ distance_m }} meters away. Hence, ..."
 
 Templates may use the task's figures (``datagen.tasks.base.TASK_FIELDS``, already
-formatted), ``marker`` (the style's description, "red arrow"), ``markers`` (how two
+formatted), its words (``TASK_WORDS``: ``mover``, "a pedestrian", in the speed and time
+tasks), ``marker`` (the style's description, "red arrow"), ``markers`` (how two
 marked points are named, "the red arrows labelled A and B") and the filter ``sq``
 ("1.20" -> "1.20²", "-0.30" -> "(-0.30)²"). Every template is compiled and rendered once
 against dummy figures at load time, so a syntax error, an unknown name or an unsafe
@@ -37,7 +38,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from datagen.errors import TemplateError
 from datagen.resources import templates_dir
-from datagen.tasks.base import TASK_FIELDS, TaskTruth
+from datagen.tasks.base import TASK_FIELDS, TASK_WORDS, TaskTruth
 
 if TYPE_CHECKING:
     from datagen.markers import MarkerStyle
@@ -48,7 +49,7 @@ ANSWER_STYLES = ("number", "unit", "think", "chain")
 MARKER_FIELDS = ("marker", "markers")
 TOP_KEYS = ("task", "questions", "answers")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
-_DUMMY = {"marker": "red arrow", "markers": "the red arrows labelled A and B"}
+_DUMMY = {"marker": "red arrow", "markers": "the red arrows labelled A and B", "mover": "a pedestrian"}
 
 
 def _squared(text: object) -> str:
@@ -156,7 +157,7 @@ class TemplateSet:
         if task != path.stem or task not in TASK_FIELDS:
             raise TemplateError(f"{_where(path, top['task'])}: task {task!r} must name the file's task "
                                 f"({path.stem!r}), one of {sorted(TASK_FIELDS)}")
-        allowed = frozenset(TASK_FIELDS[task]) | frozenset(MARKER_FIELDS)
+        allowed = frozenset(TASK_FIELDS[task]) | frozenset(TASK_WORDS[task]) | frozenset(MARKER_FIELDS)
         questions = _templates(top["questions"], path, "questions", allowed, lambda key: _ID_RE.match(key))
         answers = _templates(top["answers"], path, "answers", allowed, lambda key: key in ANSWER_STYLES)
         for template in answers.values():
@@ -183,7 +184,7 @@ class TemplateSet:
             raise TemplateError(f"{self.path}: templates of {self.task!r} cannot render a {truth.task!r} truth")
         question_id = _pick(self.path, "question id", question_id, self.question_ids, rng)
         style = _pick(self.path, "answer style", style, self.answer_styles, rng)
-        context = {**truth.stated, **_marker_fields(marker)}
+        context = {**truth.stated, **truth.words, **_marker_fields(marker)}
         answer = self.answers[style]
         stated = {name: float(truth.stated[name]) for name in TASK_FIELDS[self.task] if name in answer.names}
         return RenderedQA(question=_fill(self.questions[question_id], context), answer=_fill(answer, context),

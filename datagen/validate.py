@@ -1,10 +1,11 @@
 """Re-check every record of a build against its label, camera and image.
 
 Checks, per record: the image exists and has the camera's size; the marker sits at
-each labelled pixel; the labelled 3D point lies on the ray through its pixel; the
+each labelled pixel, and two labelled points each read as their own (the layout puts
+each letter clearly nearer its own point); the labelled 3D point lies on the ray through its pixel; the
 value follows from the label (range or z from the 3D point, speed = range / time,
 the two-point distance from both points, the pose from the relative transform);
-and the answer text parses back to the value at its rounding.
+and the answer text parses back to within ``ANSWER_RTOL`` (0.5%) of the value.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from datagen import records as layout
-from datagen.markers import MARKERS, check_marker
+from datagen.markers import LABEL_NEARNESS_RATIO, MARKERS, check_marker, label_centre
 from datagen.scoring import parse_answer
+from datagen.tasks.base import ANSWER_RTOL
 from datagen.types import Camera
 
 VALUE_RTOL = 1e-6
@@ -85,6 +87,22 @@ def _check_images(record: dict, camera: Camera, build_dir: Path) -> list[str]:
             for pixel in record["label"]["pixels"]:
                 if not check_marker(image, np.asarray(pixel), style):
                     problems.append(f"no {style.name} marker at labelled pixel {pixel}")
+            problems += _check_letters(record, style, image.shape)
+    return problems
+
+
+def _check_letters(record: dict, style, shape: tuple) -> list[str]:
+    """Two labelled points: each letter's centre lies clearly nearer its own point (as drawn)."""
+    pixels = np.asarray(record["label"]["pixels"], dtype=np.int64).reshape(-1, 2)
+    if len(pixels) != 2:
+        return []
+    problems = []
+    for k, parts in enumerate(style.layout(shape, pixels, ["A", "B"])):
+        centre = label_centre(parts)
+        own, other = np.hypot(*(centre - pixels[k])), np.hypot(*(centre - pixels[1 - k]))
+        if own > LABEL_NEARNESS_RATIO * other:
+            problems.append(f"letter {'AB'[k]} is not clearly nearer its point {pixels[k].tolist()} "
+                            f"({own:.0f} px) than the other ({other:.0f} px)")
     return problems
 
 
@@ -148,13 +166,9 @@ def _check_value(record: dict) -> list[str]:
 
 
 def answer_tolerance(record: dict) -> float:
-    """How far the answer's number may sit from the value: half a unit of the last decimal stated,
-    plus what rounding the stated distance does to a quotient computed from it."""
-    half = 0.005
-    divisor = {"speed": "time_s", "time": "speed_mps"}.get(record["task"])
-    if divisor:
-        return half + half / float(record["label"][divisor]) + 1e-9
-    return half + 1e-9
+    """How far the answer's number may sit from the value: ``ANSWER_RTOL`` of it, whatever the task
+    (answers state enough significant digits, and chains enough to survive rounding twice)."""
+    return ANSWER_RTOL * abs(float(record["value"])) + 1e-9
 
 
 def _check_answer(record: dict) -> list[str]:

@@ -105,3 +105,39 @@ def test_synthetic_build_is_byte_identical_with_two_workers(tmp_path):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     images = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one" / "images").rglob("*.jpg"))
     assert images == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two" / "images").rglob("*.jpg"))
+
+
+def test_every_answer_states_its_value_within_half_a_percent(demo_build):
+    """Every task, every answer style: the number an answer ends on is within 0.5% of ``value``."""
+    from datagen.scoring import parse_answer
+
+    off = []
+    for record in iter_records(demo_build):
+        stated = parse_answer(record["answer"], unit_hint=record["unit"]).value
+        if not abs(stated - record["value"]) <= 0.005 * abs(record["value"]):
+            off.append((record["id"], record["answer"][-40:], record["value"]))
+    assert off == []
+
+
+def test_no_two_images_are_paired_twice(demo_build):
+    pairs = [frozenset(r["provenance"]["frames"]) for r in iter_records(demo_build) if r["task"] == "pose"]
+    assert len(pairs) >= 12 and len(set(pairs)) == len(pairs)
+
+
+def test_two_point_letters_read_as_their_own_points(demo_build):
+    """Each letter is clearly nearer its own point than the other, as the image shows it."""
+    from datagen.markers import LABEL_NEARNESS_RATIO, MARKERS, label_centre
+
+    checked = 0
+    for record in iter_records(demo_build):
+        if record["task"] != "two_point":
+            continue
+        width, height = record["camera"][4:6]
+        pixels = np.asarray(record["label"]["pixels"])
+        layout = MARKERS.get(record["provenance"]["marker"])().layout((height, width), pixels, ["A", "B"])
+        for k, parts in enumerate(layout):
+            centre = label_centre(parts)
+            own, other = np.hypot(*(centre - pixels[k])), np.hypot(*(centre - pixels[1 - k]))
+            assert own <= LABEL_NEARNESS_RATIO * other, record["id"]
+            checked += 1
+    assert checked == 48

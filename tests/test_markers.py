@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datagen.markers import MARKERS, MarkerError, check_marker, marker_scale_px
+import math
+
+from datagen.markers import (LABEL_NEARNESS_RATIO, MARKERS, MarkerError, check_marker, label_centre, marker_scale_px,
+                             min_pair_separation_px, pair_clearance_px)
 
 STYLES = ["arrow", "arrow_dot", "circle", "cross"]
 ARROWS = ["arrow", "arrow_dot"]
@@ -148,6 +151,50 @@ def test_two_points_are_labelled(name):
     assert near_a.any() and (~near_a).any()  # one label beside each point
     label_a, label_b = (style.draw(image, [[200, 200]], labels=[text]) for text in "AB")
     assert not np.array_equal(label_a, label_b)
+
+
+def _random_pair(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Two pixels inside the sampler's margin (4% of the diagonal), 1-2 minimum separations apart."""
+    margin = int(round(0.04 * math.hypot(width, height)))
+    separation = min_pair_separation_px(height, width)
+    a = rng.integers([margin, margin], [width - margin, height - margin])
+    while True:
+        r, t = rng.uniform(separation, 2 * separation), rng.uniform(0, 2 * math.pi)
+        b = np.rint(a + r * np.array([math.cos(t), math.sin(t)])).astype(np.int64)
+        if margin <= b[0] < width - margin and margin <= b[1] < height - margin and np.hypot(*(b - a)) >= separation:
+            return np.array([a, b])
+
+
+def test_two_point_labels_are_their_own_points_over_thousands_of_random_pairs():
+    """Each letter clearly nearest its own point, no marker or label pixel near the other target, every
+    label inside the image, for close pairs the sampler may draw (4% margin, minimum separation)."""
+    rng = np.random.default_rng(0)
+    sizes = [(240, 320), (480, 640), (200, 360), (300, 400)]
+    checked = 0
+    for name in STYLES:
+        style = _style(name)
+        for _ in range(500):
+            height, width = sizes[rng.integers(len(sizes))]
+            pixels = _random_pair(rng, height, width)
+            layout = style.layout((height, width), pixels, ["A", "B"])
+            clearance = pair_clearance_px(height, width)
+            for k, parts in enumerate(layout):
+                own, other = pixels[k], pixels[1 - k]
+                centre = label_centre(parts)
+                assert np.hypot(*(centre - own)) <= LABEL_NEARNESS_RATIO * np.hypot(*(centre - other)), (name, pixels)
+                cols, rows = np.concatenate([p.cols for p in parts]), np.concatenate([p.rows for p in parts])
+                assert np.hypot(cols - other[0], rows - other[1]).min() >= clearance, (name, pixels)
+                assert cols.min() >= 0 and rows.min() >= 0 and cols.max() < width and rows.max() < height
+                checked += 1
+    assert checked == 4000
+
+
+def test_pair_separation_and_clearance_scale_with_the_marker():
+    for height, width in ((120, 160), (480, 640), (963, 1284), (1216, 1920)):
+        scale = marker_scale_px(height, width)
+        assert 1.3 * scale <= min_pair_separation_px(height, width) <= 2.1 * scale
+        assert pair_clearance_px(height, width) == pytest.approx(0.5 * scale)
+    assert min_pair_separation_px(960, 1280) > 1.8 * min_pair_separation_px(240, 320)
 
 
 @pytest.mark.parametrize("name", STYLES)

@@ -191,6 +191,59 @@ def test_undistortion_blackens_pixels_that_map_outside_the_source():
     assert 0.0 < (warped[..., 0] == 0).mean() < 0.2
 
 
+# --------------------------------------------------------------------------- validity masks
+
+
+def test_undistortion_mask_is_false_exactly_on_the_black_fill():
+    camera = make_camera("radtan", fx=400.0, width=320, height=240, dist=[0.3, 0.0, 0.0, 0.0])
+    step = Undistort(camera)
+    warped = step.image(np.full((240, 320, 3), 200, dtype=np.uint8))
+    valid = step.valid(np.ones((240, 320), dtype=bool))
+    np.testing.assert_array_equal(valid, warped[..., 0] == 200)
+    assert not valid[0, 0] and valid[120, 160] and 0.0 < (~valid).mean() < 0.2
+    # a source pixel that shows no content spoils the target pixels that blend it
+    source = np.ones((240, 320), dtype=bool)
+    source[100:110, 150:160] = False
+    partial = step.valid(source)
+    assert (valid & ~partial).sum() >= 100 and not (partial & ~valid).any()
+
+
+@pytest.mark.parametrize("scales", [(0.981, 0.981), (0.37, 2.9), (2.5, 2.5), (1.4409, 1.4409), (1.0, 0.5)])
+def test_resized_mask_marks_the_pixels_the_fill_reaches(scales):
+    """Valid output pixels owe nothing to invalid input pixels: filling those with black or white
+    changes none of them (Lanczos lobes included), and the mask is no wider than the fill's reach."""
+    rng = np.random.default_rng(0)
+    mask = np.ones((97, 131), dtype=bool)
+    mask[30:50, 40:47] = False
+    mask[:, -3:] = False
+    image = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    black, white = image.copy(), image.copy()
+    black[~mask], white[~mask] = 0, 255
+    step = Resize(*scales)
+    valid = step.valid(mask)
+    changed = np.any(step.image(black) != step.image(white), axis=2)
+    assert valid.shape == changed.shape
+    assert not (changed & valid).any()
+    assert not (~valid & ~ndimage.binary_dilation(changed, iterations=3)).any()
+    assert step.valid(np.ones((97, 131), dtype=bool)).all()
+
+
+def test_crop_mask_keeps_the_cropped_pixels():
+    mask = np.random.default_rng(0).random((40, 60)) > 0.5
+    np.testing.assert_array_equal(Crop(5, 7, 30, 20).valid(mask), mask[7:27, 5:35])
+
+
+def test_a_pincushion_lens_normalised_loses_its_corners_only():
+    camera = make_camera("radtan", fx=700.0, width=640, height=480, dist=[0.25, 0.05, 0.0, 0.0])
+    chain = plan_normalization(camera, NormalizeConfig(crop="center", crop_max_size=(900, 680)))
+    assert [type(s) for s in chain.steps] == [Undistort, Resize, Crop]
+    out = chain.apply_image(np.full((480, 640, 3), 128, dtype=np.uint8))
+    valid = chain.valid_mask()
+    assert (out[valid] == 128).all() and (out[~valid] != 128).mean() > 0.9
+    assert not valid[0, 0] and not valid[-1, -1] and valid[300, 400] and 0.01 < (~valid).mean() < 0.3
+    assert plan_normalization(make_camera(fx=500.0), NormalizeConfig()).valid_mask().all()
+
+
 def test_zero_coefficient_lens_is_copied_and_becomes_pinhole():
     camera = make_camera("radtan", fx=1000.0, dist=[0.0, 0.0, 0.0, 0.0])
     chain = plan_normalization(camera, NormalizeConfig())
@@ -272,6 +325,18 @@ def test_chain_image_has_the_final_camera_size(camera, data):
     image = np.zeros((camera.height, camera.width, 3), dtype=np.uint8)
     out = chain.apply_image(image)
     assert out.shape == (chain.camera.height, chain.camera.width, 3) and out.dtype == np.uint8
+
+
+@settings(max_examples=25, derandomize=True, deadline=None)
+@given(camera=cameras(min_side=8, max_side=160), data=st.data())
+def test_chain_mask_marks_the_pixels_that_show_the_source(camera, data):
+    """A uniform grey source: every pixel the mask calls valid is exactly that grey after the chain."""
+    chain = _draw_chain(data, camera)
+    out = chain.apply_image(np.full((camera.height, camera.width, 3), 128, dtype=np.uint8))
+    valid = chain.valid_mask()
+    assert valid.shape == (chain.camera.height, chain.camera.width) and valid.dtype == bool
+    assert (out[valid] == 128).all()
+    assert not valid.flags.writeable
 
 
 # --------------------------------------------------------------------------- planning of crops
@@ -425,8 +490,8 @@ def test_normalize_keeps_the_nearest_label_when_two_land_on_one_pixel():
     uv, _ = camera.project(points)
     view = DepthView.from_points(camera, points, uv)
     chain = plan_normalization(camera, NormalizeConfig())
-    image, out = normalize(np.zeros((100, 200, 3), dtype=np.uint8), view, chain)
-    assert image.shape == (50, 100, 3)
+    image, out, valid = normalize(np.zeros((100, 200, 3), dtype=np.uint8), view, chain)
+    assert image.shape == (50, 100, 3) and valid.shape == (50, 100) and valid.all()
     np.testing.assert_array_equal(out.points_cam, points[[1]])
 
 

@@ -1,4 +1,4 @@
-"""The wheel carries the templates and scene recipes, and `import datagen` stays light."""
+"""The wheel carries the templates, scene recipes and source data files, and `import datagen` stays light."""
 
 import subprocess
 import sys
@@ -20,6 +20,7 @@ def test_wheel_carries_templates_scenes_and_the_cli(tmp_path):
         bundled = {Path(n).name for n in names if n.startswith(f"datagen/_data/{folder}/")}
         shipped = {p.name for p in (ROOT / folder).glob("*.yaml")}
         assert shipped and shipped <= bundled, folder
+    assert "datagen/sources/data/nuscenes_splits.json" in names  # the nuScenes scene split, read at run time
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "datagen = datagen.cli:main" in entry_points
 

@@ -209,3 +209,34 @@ def test_validate_finds_tampered_values_answers_markers_and_missing_images(plane
     assert any("missing" in p for _, p in report.failures)
     result = CliRunner().invoke(main, ["validate", str(out)])
     assert result.exit_code == 1 and "FAIL" in result.output
+
+
+def test_no_sampled_pixel_lies_where_the_undistortion_left_no_image(tmp_path, monkeypatch):
+    """A pincushion lens leaves black corners once undistorted; labels and pairs are drawn elsewhere."""
+    import tests.fake_source as fake
+    from datagen.normalize import plan_normalization
+    from datagen.sampling import frame_rng
+    from datagen.types import Camera
+
+    def pincushion(index: int) -> Camera:
+        T = np.eye(4)
+        T[0, 3] = 0.4 * index
+        return Camera.from_intrinsics(500.0, 500.0, 159.5, 119.5, 320, 240, model="radtan",
+                                      dist=[1.5, 1.0, 0.0, 0.0, 0.0], T_world_cam=T)
+
+    monkeypatch.setattr(fake, "_camera", pincushion)
+    sampling = {"strategy": "uniform", "points_per_frame": 20, "pairs_per_frame": 10, "margin_px": 0,
+                "avoid_edges": False}
+    config = fake_config(tasks=["distance", "two_point"], sampling=sampling, source_options={"frames": 3})
+    build(config, tmp_path)
+    checked = 0
+    for record in iter_records(tmp_path):
+        frame_id = record["provenance"]["frames"][0]
+        index = int(frame_id.rsplit("/", 1)[1])
+        chain = plan_normalization(pincushion(index), config.normalize, frame_rng(config.seed, frame_id, "normalize"))
+        valid = chain.valid_mask()
+        assert 0.05 < (~valid).mean() < 0.5  # the fill is there to avoid
+        for u, v in record["label"]["pixels"]:
+            assert valid[v, u], (record["id"], u, v)
+            checked += 1
+    assert checked == 3 * (20 + 2 * 10)

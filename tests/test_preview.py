@@ -101,6 +101,23 @@ def test_statistics_count_every_record_and_each_label_once(plane_build):
     assert stats.depth == Counter(preview.log_bin(d) for d in labels.values())
 
 
+def test_the_page_tabulates_answer_quantiles_per_task_and_source(plane_build, tmp_path):
+    records = list(iter_records(plane_build))
+    stats = preview.load_sample(plane_build, limit=3).stats
+    rows = {(task, source): (count, values) for task, source, count, values in stats.answer_quantiles()}
+    assert set(rows) == {(r["task"], "plane") for r in records}
+    for (task, _), (count, values) in rows.items():
+        truth = np.array([r["value"] for r in records if r["task"] == task])
+        assert count == len(truth)
+        np.testing.assert_allclose(values, np.quantile(truth, preview.QUANTILES), rtol=1e-12)
+    page = preview.write_preview(plane_build, tmp_path / "p.html").read_text(encoding="utf-8")
+    table = page[page.index('<table class="answers">'):page.index("</table>")]
+    time_row = next(row for row in table.split("<tr>") if row.startswith("<td>time</td>"))
+    cells = re.findall(r"<td>([^<]*)</td>", time_row)
+    assert cells[:3] == ["time", "plane", str(rows[("time", "plane")][0])] and cells[-1] == "s"
+    assert [float(c) for c in cells[3:-1]] == pytest.approx(rows[("time", "plane")][1], rel=5e-3)
+
+
 def test_log_bins_hold_their_values():
     rng = np.random.default_rng(0)
     for value in np.concatenate([10.0 ** rng.uniform(-4, 5, 2000), [1.0, 10.0, 0.1, 100.0]]):

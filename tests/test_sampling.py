@@ -9,6 +9,7 @@ import pytest
 
 from datagen.errors import ConfigError
 from datagen.geometry.se3 import make_transform
+from datagen.markers import min_pair_separation_px
 from datagen.sampling import (
     FrameInfo,
     SamplingConfig,
@@ -16,6 +17,7 @@ from datagen.sampling import (
     frame_overlap,
     frame_rng,
     margin_px,
+    pair_separation_px,
     sample_frame_pairs,
     sample_pairs,
     sample_points,
@@ -112,6 +114,51 @@ def test_automatic_margin_is_four_percent_of_the_diagonal():
     view = make_view(camera, pixel_grid(camera, step=1), 5.0)
     mask = candidate_mask(view, SamplingConfig(avoid_edges=False))
     assert mask.sum() == (640 - 64) * (480 - 64)
+
+
+def test_labels_on_pixels_without_source_content_are_never_sampled():
+    camera = make_camera()
+    view = make_view(camera, pixel_grid(camera, step=2), 5.0)
+    valid = np.ones((480, 640), dtype=bool)
+    valid[:120, :200] = False  # a black corner left by undistortion
+    valid[300:310, 400:410] = False
+    config = SamplingConfig(strategy="uniform", points_per_frame=5000, pairs_per_frame=300, **PLAIN)
+    mask = candidate_mask(view, config, valid)
+    cols, rows = view.pixel_indices().T
+    np.testing.assert_array_equal(mask, valid[rows, cols])
+    for index in (sample_points(view, config, np.random.default_rng(0), valid),
+                  sample_pairs(view, config, np.random.default_rng(0), valid).ravel()):
+        assert len(index) and valid[rows[index], cols[index]].all()
+    assert candidate_mask(view, config).all()  # no mask: every pixel shows content
+    with pytest.raises(ValueError, match="valid_px"):
+        candidate_mask(view, config, valid[:, :-1])
+
+
+def test_the_audit_frame_samples_no_label_on_the_undistortion_fill():
+    """``camera_preset: wide``, frame synthetic/room/1/000005 (seed 1): a pincushion lens leaves black
+    corners after undistortion; labels at (1784, 90) and others there were candidates."""
+    from datagen.config import BuildConfig
+    from datagen.images import load_frame_image
+    from datagen.normalize import plan_normalization
+    from datagen.pipeline import make_source, mesh_view
+
+    config = BuildConfig(seed=1, source_options={"camera_preset": "wide", "lidar": False})
+    frame_id = "synthetic/room/1/000005"
+    frame = make_source(config).load_frame(frame_id)
+    chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
+    stride = config.mesh_label_stride_px
+    offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
+    view = mesh_view(frame.mesh, chain.camera, stride, offset)
+    image, valid = chain.apply_image(load_frame_image(frame)), chain.valid_mask()
+    black = np.all(image == 0, axis=2)
+    assert black.sum() > 100_000 and not (black & valid).any()
+    cols, rows = view.pixel_indices().T
+    unmasked = candidate_mask(view, config.sampling)
+    assert black[rows[unmasked], cols[unmasked]].sum() > 50  # what the audit found
+    masked = candidate_mask(view, config.sampling, valid)
+    assert masked.sum() > 400_000 and valid[rows[masked], cols[masked]].all()
+    audit = np.flatnonzero((cols == 1784) & (rows == 90))
+    assert unmasked[audit].all() and not masked[audit].any()
 
 
 def test_depth_range_excludes_labels_outside():
@@ -269,6 +316,7 @@ def test_pairs_are_valid_separated_and_distinct():
     rng = np.random.default_rng(0)
     view = near_far_view(rng)
     config = SamplingConfig(pairs_per_frame=40, min_pair_separation_px=60.0, margin_px=20, avoid_edges=False)
+    assert pair_separation_px(view.camera, config) == 60.0  # above what the markers need (45 px)
     pairs = sample_pairs(view, config, rng)
     assert pairs.shape == (40, 2) and pairs.dtype == np.int64
     candidates = candidate_mask(view, config)
@@ -281,12 +329,28 @@ def test_pairs_are_valid_separated_and_distinct():
 
 def test_pairs_need_separated_partners():
     camera = make_camera()
-    view = make_view(camera, [[300, 200], [310, 200], [300, 215]], [5.0, 5.0, 5.0])
-    assert sample_pairs(view, SamplingConfig(pairs_per_frame=2, **PLAIN), np.random.default_rng(0)).shape == (0, 2)
-    # Separations: 0-1 10 px, 0-2 15 px, 1-2 18 px. At 16 px only {1, 2} qualifies, once.
-    config = SamplingConfig(pairs_per_frame=2, min_pair_separation_px=16.0, **PLAIN)
+    # Separations: 0-1 60 px, 0-2 75 px, 1-2 96 px. At 80 px only {1, 2} qualifies, once.
+    view = make_view(camera, [[300, 200], [360, 200], [300, 275]], [5.0, 5.0, 5.0])
+    config = SamplingConfig(pairs_per_frame=2, min_pair_separation_px=80.0, **PLAIN)
     pairs = sample_pairs(view, config, np.random.default_rng(0))
     assert len(pairs) == 1 and sorted(pairs[0].tolist()) == [1, 2]
+    assert len(sample_pairs(view, SamplingConfig(pairs_per_frame=2, **PLAIN), np.random.default_rng(0))) == 2
+
+
+def test_pairs_keep_the_separation_the_markers_need_whatever_the_config():
+    """Closer than the markers' minimum, a label would sit nearer the other point (markers.py)."""
+    camera = make_camera()
+    view = make_view(camera, [[300, 200], [310, 200], [300, 215], [330, 230]], 5.0)  # all within 43 px
+    config = SamplingConfig(pairs_per_frame=3, min_pair_separation_px=16.0, **PLAIN)
+    assert pair_separation_px(camera, config) == min_pair_separation_px(480, 640) > 43.0
+    assert sample_pairs(view, config, np.random.default_rng(0)).shape == (0, 2)
+    small, large = make_camera(width=320, height=240), make_camera(width=1280, height=960)
+    assert pair_separation_px(large, SamplingConfig()) > 1.8 * pair_separation_px(small, SamplingConfig())
+    dense = make_view(camera, pixel_grid(camera, step=4), 5.0)
+    pairs = sample_pairs(dense, SamplingConfig(pairs_per_frame=300, **PLAIN), np.random.default_rng(0))
+    pixels = dense.pixel_indices()
+    gaps = np.linalg.norm(pixels[pairs[:, 0]] - pixels[pairs[:, 1]], axis=1)
+    assert len(pairs) == 300 and gaps.min() >= min_pair_separation_px(480, 640)
 
 
 def _short_pair_share(strategy: str) -> float:
@@ -337,7 +401,7 @@ def test_cameras_facing_opposite_ways_do_not_overlap_or_pair():
     b = _info("b", 0.0, z=1.0, yaw_pi=True)
     assert frame_overlap(a, b) == 0.0 and frame_overlap(b, a) == 0.0
     assert sample_frame_pairs([a, b], SamplingConfig(), seed=0) == []
-    assert len(sample_frame_pairs([a, b], SamplingConfig(pose_min_overlap=0.0), seed=0)) == 2
+    assert sample_frame_pairs([a, b], SamplingConfig(pose_min_overlap=0.0), seed=0) == [("a", "b")]
 
 
 def test_frame_pairs_stay_in_sequence_and_split_and_translation_range():
@@ -365,6 +429,38 @@ def test_frame_pairs_do_not_depend_on_order_and_follow_the_seed():
     assert len(pairs) == 6
     others = [sample_frame_pairs(frames, SamplingConfig(), seed=s) for s in range(5, 10)]
     assert any(other != pairs for other in others)
+
+
+def test_no_two_frames_are_paired_twice_in_either_order():
+    xs = np.random.default_rng(0).uniform(0.0, 3.0, 12)
+    for seed in range(10):
+        frames = [_info(f"s1/{i:02d}", x) for i, x in enumerate(xs)]
+        pairs = sample_frame_pairs(frames, SamplingConfig(pose_min_overlap=0.0), seed=seed)
+        assert len(pairs) >= 10
+        assert len({frozenset(pair) for pair in pairs}) == len(pairs), pairs
+
+
+def test_frame_pairs_spread_over_the_range_of_translations():
+    """40 frames within 1.2 m and 3 frames 8 m away: far partners are 3 of ~35 candidates, but one
+    of ~5 occupied translation bins, so they are drawn about a fifth of the time, not a tenth."""
+    xs = [0.03 * i for i in range(40)] + [8.0, 8.1, 8.2]
+    frames = [_info(f"s1/{i:02d}", x) for i, x in enumerate(xs)]
+    far = total = 0
+    for seed in range(10):
+        for a, b in sample_frame_pairs(frames, SamplingConfig(pose_min_overlap=0.0), seed=seed):
+            if int(a.split("/")[1]) < 40:
+                total += 1
+                far += int(b.split("/")[1]) >= 40
+    assert total > 300 and far / total > 0.15
+
+
+def test_an_evenly_sampled_path_gives_pairs_of_distinct_translations():
+    """Six frames 0.3 m apart on a line allow five translations; six pairs use all five."""
+    frames = [_info(f"s1/{i}", 0.3 * i) for i in range(6)]
+    for seed in range(10):
+        pairs = sample_frame_pairs(frames, SamplingConfig(pose_min_overlap=0.0), seed=seed)
+        moved = {round(0.3 * abs(int(a[-1]) - int(b[-1])), 6) for a, b in pairs}
+        assert len(pairs) == 6 and len(moved) == 5, pairs
 
 
 def test_frame_pairs_cap_and_missing_points():

@@ -4,6 +4,12 @@ A task is a pure function ``task(sample, rng, options) -> TaskTruth`` registered
 ``datagen.tasks.REGISTRY``. It computes the value at full precision and every figure a
 template may state, already formatted (``TaskTruth.stated``), so that a reasoning chain's
 arithmetic is done on the rounded figures it states and a reader can redo it.
+
+Figures are stated with ``SIGNIFICANT_DIGITS`` significant digits, and never fewer than
+``TaskOptions.decimals`` decimals (``figure_text``): "0.0236", "4.43", "66.19", "123.46". So
+a stated answer lies within ``ANSWER_RTOL`` (0.5%) of the value whatever its size; a chain
+that divides stated figures takes more digits where rounding twice would break that
+(``quotient_chain``).
 """
 
 from __future__ import annotations
@@ -32,13 +38,26 @@ TASK_FIELDS = {
     "two_point": ("distance_m", "distance_a_m", "distance_b_m", "dx_m", "dy_m", "dz_m"),
     "pose": ("distance_m", "dx_m", "dy_m", "dz_m"),
 }
+#: The words (not figures) each task offers its templates (keys of ``TaskTruth.words``).
+TASK_WORDS = {"distance": (), "axis_distance": (), "speed": ("mover",), "time": ("mover",), "two_point": (),
+              "pose": ()}
 
-#: Decimals of stated figures unless TaskOptions.decimals says otherwise.
+#: Decimals of stated figures unless TaskOptions.decimals says otherwise (a floor: see SIGNIFICANT_DIGITS).
 DEFAULT_DECIMALS = 2
-#: Decimals of a quantity the question gives (the time of the speed task, the speed of the time task).
+#: Significant digits every stated figure keeps at least: the rounding is then at most 0.5% of it.
+SIGNIFICANT_DIGITS = 3
+#: Largest relative gap between the answer an answer text states and the value.
+ANSWER_RTOL = 0.005
+#: Most decimals a figure is stated with.
+MAX_DECIMALS = 9
+#: Significant digits, and least decimals, of a quantity a question gives (the time of the speed
+#: task, the speed of the time task): "0.035", "1.4", "12.0".
+GIVEN_SIGNIFICANT = 2
 GIVEN_DECIMALS = 1
 #: Extra decimals an offset component may get so that its chain ends on the rounded value.
 MAX_EXTRA_DECIMALS = 3
+#: Extra significant digits a divided chain may take to keep its answer within ANSWER_RTOL.
+MAX_EXTRA_DIGITS = 3
 
 
 class TaskError(DatagenError, ValueError):
@@ -50,13 +69,15 @@ class TaskOptions:
     """Options of the tasks; the defaults live here.
 
     Attributes:
-        time_range_s: (low, high) seconds; the speed task draws its time from it, stated with one decimal.
-        speed_range_mps: (low, high) m/s; the time task draws its speed from it, stated with one decimal.
-        decimals: decimals of every figure an answer states.
+        time_range_s: (low, high) seconds: travel times of the speed and time tasks are drawn
+            log-uniformly from it (the speed task states one, the time task asks for one).
+        speed_range_mps: (low, high) m/s: the speeds movers may have (each mover's own range,
+            ``datagen.tasks.motion.MOVERS``, is clipped to it; movers outside it are left out).
+        decimals: least number of decimals of every figure an answer states.
     """
 
-    time_range_s: tuple[float, float] = (1.0, 10.0)
-    speed_range_mps: tuple[float, float] = (0.5, 15.0)
+    time_range_s: tuple[float, float] = (1.0, 60.0)
+    speed_range_mps: tuple[float, float] = (0.01, 30.0)
     decimals: int = DEFAULT_DECIMALS
 
     def __post_init__(self) -> None:
@@ -66,33 +87,22 @@ class TaskOptions:
                 or not 0 <= self.decimals <= 6:
             raise ConfigError(f"TaskOptions.decimals must be an integer from 0 to 6, got {self.decimals!r}")
         object.__setattr__(self, "decimals", int(self.decimals))
+        from datagen.tasks.motion import movers_in  # motion reads these options
+
+        if not movers_in(self.speed_range_mps):
+            raise ConfigError(f"TaskOptions.speed_range_mps {list(self.speed_range_mps)} holds the speed of no "
+                              "mover (datagen.tasks.motion.MOVERS)")
 
 
 def _check_range(name: str, value: object) -> tuple[float, float]:
-    """``value`` as a (low, high) float pair holding at least one figure stated with one decimal."""
+    """``value`` as a (low, high) float pair with 0 < low <= high, finite."""
     try:
         low, high = (float(v) for v in value)  # type: ignore[union-attr]
     except (TypeError, ValueError):
         raise ConfigError(f"TaskOptions.{name} must be two numbers (low, high), got {value!r}") from None
     if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high < low:
         raise ConfigError(f"TaskOptions.{name} must satisfy 0 < low <= high, got {[low, high]}")
-    first, last = _tenths(low, high)
-    if first > last:
-        raise ConfigError(f"TaskOptions.{name} {[low, high]} holds no value with one decimal "
-                          f"(>= 0.1) to state in a question")
     return low, high
-
-
-def _tenths(low: float, high: float) -> tuple[int, int]:
-    """First and last whole number of tenths (at least 1) within [low, high]."""
-    scale = 10 ** GIVEN_DECIMALS
-    return max(1, math.ceil(round(low * scale, 9))), math.floor(round(high * scale, 9))
-
-
-def draw_given(value_range: tuple[float, float], rng: np.random.Generator) -> float:
-    """A quantity for a question, uniform over the one-decimal figures in ``value_range``."""
-    first, last = _tenths(*value_range)
-    return int(rng.integers(first, last, endpoint=True)) / 10 ** GIVEN_DECIMALS
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,9 +115,10 @@ class TaskTruth:
         unit: "m", "m/s" or "s".
         fields: every figure a template may state, full precision (float), by name.
         stated: the same names, formatted as the text states them ("7.23"); chain figures are
-            computed from the stated figures they follow from. Empty: each field with two decimals.
+            computed from the stated figures they follow from. Empty: each field by ``figure_text``.
         label: JSON-ready label of the record (pixels, range_m, z_m, points_cam, ...).
         num_points: how many points the image marks (0 for pose, 1, or 2).
+        words: the task's words (``TASK_WORDS``), as the text states them ("a pedestrian").
     """
 
     task: str
@@ -117,6 +128,7 @@ class TaskTruth:
     label: dict
     num_points: int
     stated: dict = field(default_factory=dict)
+    words: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASK_UNITS:
@@ -128,9 +140,9 @@ class TaskTruth:
         if self.num_points not in (0, 1, 2):
             raise TaskError(f"TaskTruth.num_points must be 0, 1 or 2, got {self.num_points}")
         if not self.stated:
-            object.__setattr__(self, "stated", {k: fixed(v, DEFAULT_DECIMALS) for k, v in self.fields.items()})
-        expected = set(TASK_FIELDS[self.task])
-        for name in ("fields", "stated"):
+            object.__setattr__(self, "stated", {k: figure_text(v, DEFAULT_DECIMALS) for k, v in self.fields.items()})
+        for name, keys in (("fields", TASK_FIELDS), ("stated", TASK_FIELDS), ("words", TASK_WORDS)):
+            expected = set(keys[self.task])
             if set(getattr(self, name)) != expected:
                 raise TaskError(f"TaskTruth.{name} of {self.task} must have keys {sorted(expected)}, "
                                 f"got {sorted(getattr(self, name))}")
@@ -146,10 +158,42 @@ def fixed(value: float, decimals: int) -> str:
     return text[1:] if text.startswith("-") and not any(c in text for c in "123456789") else text
 
 
-def restated(value: float, decimals: int) -> tuple[float, str]:
-    """(the rounded figure as a float, its text): what a reader sees and computes with."""
-    text = fixed(value, decimals)
-    return float(text), text
+def figure_decimals(value: float, decimals: int, significant: int = SIGNIFICANT_DIGITS) -> int:
+    """Decimals that state ``value`` with ``significant`` significant digits, and at least ``decimals``.
+
+    Capped at ``MAX_DECIMALS``; zero (or a non-finite value) gets ``decimals``.
+    """
+    if value == 0 or not math.isfinite(value):
+        return decimals
+    exponent = math.floor(math.log10(abs(value)))
+    return int(min(max(decimals, significant - 1 - exponent), max(decimals, MAX_DECIMALS)))
+
+
+def figure_text(value: float, decimals: int, significant: int = SIGNIFICANT_DIGITS) -> str:
+    """``value`` as an answer states it: ``significant`` significant digits, never fewer than ``decimals``
+    decimals ("0.0236", "4.43", "66.19" with 3 and 2)."""
+    return fixed(value, figure_decimals(value, decimals, significant))
+
+
+def quotient_chain(numerator: float, divisor: float, decimals: int) -> tuple[str, str]:
+    """Texts of a stated numerator and of the quotient a chain computes from it.
+
+    The divisor is a given the question states exactly. Both texts start at
+    ``SIGNIFICANT_DIGITS`` significant digits and take one more together until the stated
+    quotient lies within ``ANSWER_RTOL`` of ``numerator / divisor`` (rounding the numerator and
+    then the quotient may each cost up to 0.5%). A reader dividing the stated numerator by
+    the divisor finds the stated quotient at its decimals.
+
+    Returns:
+        (numerator text, quotient text).
+    """
+    truth = numerator / divisor
+    for extra in range(MAX_EXTRA_DIGITS + 1):
+        numerator_text = figure_text(numerator, decimals, SIGNIFICANT_DIGITS + extra)
+        quotient_text = figure_text(float(numerator_text) / divisor, decimals, SIGNIFICANT_DIGITS + extra)
+        if abs(float(quotient_text) - truth) <= ANSWER_RTOL * abs(truth):
+            break
+    return numerator_text, quotient_text
 
 
 def point_labels(sample: Sample) -> dict:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from datagen.tasks import register
-from datagen.tasks.base import TaskError, TaskOptions, TaskTruth, offset_figures, restated
+from datagen.tasks.base import TaskError, TaskOptions, TaskTruth, figure_decimals, figure_text, offset_figures
 from datagen.types import Sample
 
 
@@ -22,7 +22,7 @@ def pose(sample: Sample, rng: np.random.Generator, options: TaskOptions) -> Task
     Args:
         sample: two frames, their cameras and ``T_cam0_cam1`` (4, 4), metres.
         rng: unused (the task draws nothing); kept for the common task signature.
-        options: ``decimals`` of the stated figures.
+        options: least ``decimals`` of the stated figures.
 
     Returns:
         value = |T_cam0_cam1[:3, 3]| in metres.
@@ -36,8 +36,8 @@ def pose(sample: Sample, rng: np.random.Generator, options: TaskOptions) -> Task
     T = np.asarray(sample.T_cam0_cam1, dtype=np.float64)
     translation = T[:3, 3]
     distance_m = float(np.linalg.norm(translation))
-    _, distance_text = restated(distance_m, options.decimals)
-    dx, dy, dz = offset_figures(translation, distance_text, options.decimals)
+    distance_text = figure_text(distance_m, options.decimals)
+    dx, dy, dz = offset_figures(translation, distance_text, figure_decimals(distance_m, options.decimals))
     fields = {"distance_m": distance_m, "dx_m": float(translation[0]), "dy_m": float(translation[1]),
               "dz_m": float(translation[2])}
     return TaskTruth(task="pose", value=distance_m, unit="m", fields=fields, label=_label(sample, T), num_points=0,
