@@ -38,7 +38,7 @@ def test_the_loss_falls_clearly(trained_run):
     start = sum(entry["loss"] for entry in log[:3]) / 3
     end = sum(entry["loss"] for entry in log[-3:]) / 3
     # Seen: 12.25 over the first three steps (log 151936 = 11.93 for uniform logits, plus their random
-    # spread), 8.36 over the last three.
+    # spread), about 8.4 over the last three.
     assert start > 11.5
     assert end < start - 2.5
     assert all(entry["samples"] == 2 and entry["tokens"] > 0 and entry["tokens_per_s"] > 0 for entry in log)
