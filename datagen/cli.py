@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 
 import click
 
@@ -15,15 +17,42 @@ from datagen.errors import DatagenError
 
 log = logging.getLogger("datagen")
 
+#: What to add to the message of a fault of the machine, by errno.
+_MACHINE_HINTS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                  errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+                  errno.EPERM: "permission denied", errno.EFBIG: "the file size limit is reached"}
+EXPECTED_ERRORS = (DatagenError, OSError, MemoryError)
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line ``error: <file>[:line]: <what is wrong>`` for an expected error."""
+    if isinstance(exc, OSError) and not isinstance(exc, DatagenError):
+        where = exc.filename if exc.filename is not None else None
+        what = exc.strerror or str(exc)
+        hint = _MACHINE_HINTS.get(exc.errno or 0)
+        text = f"{where}: {what}" if where is not None else what
+        text += f" ({hint}; fix it and run the same command again: a build resumes where it stopped)" if hint else ""
+    elif isinstance(exc, MemoryError):
+        text = f"out of memory{f' ({exc})' if str(exc) else ''}; free memory or use fewer --workers, " \
+               "then run the same command again: a build resumes where it stopped"
+    else:
+        text = str(exc)
+    return "error: " + "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
 
 class _Group(click.Group):
-    """Turns DatagenError into a one-line message and exit code 2, never a traceback."""
+    """Turns expected errors (DatagenError, faults of the machine) into one line and exit code 2.
+
+    ``-v`` adds the traceback above that line; any other exception is a bug and keeps its traceback.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DatagenError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except EXPECTED_ERRORS as exc:
+            if (ctx.obj or {}).get("verbose", 0):
+                click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+            click.echo(error_line(exc), err=True)
             ctx.exit(2)
 
 

@@ -3,6 +3,12 @@
 Defaults live here (and in the nested option dataclasses of the modules that use
 them); ``build.yaml`` in a build folder is the resolved configuration, so a build
 can be repeated or resumed from it alone.
+
+Every value is read by the type its field declares (``datagen.synthetic.schema``, the
+reader the scene recipes use): no YAML string becomes a boolean or a number, no float
+an integer, and each error names the file and the field's path (``sampling.points_per_frame``).
+Ranges, and upper bounds that keep a build's size and memory sane, are checked in
+``__post_init__``, so a config built in code is held to the same rules.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import typing
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +26,30 @@ import yaml
 from datagen.errors import ConfigError
 from datagen.normalize import NormalizeConfig
 from datagen.sampling import SamplingConfig
+from datagen.synthetic.schema import MAX_IMAGE_SIDE_PX, load_yaml, read_dataclass
 from datagen.tasks.base import TaskOptions
+from datagen.templates import ANSWER_STYLES
 
 ALL_TASKS = ("distance", "axis_distance", "speed", "time", "two_point", "pose")
 SPLITS = ("train", "val", "test")
 GROUND_TRUTH = ("auto", "mesh", "depth_map", "lidar")  # auto: mesh, else depth map, else LiDAR
 ENGINES = ("local", "ray")
 IMAGE_FORMATS = ("jpg", "png")
+#: Options given as one comma-separated string on the command line.
+LIST_OPTIONS = ("tasks", "splits", "answer_styles", "cameras")
+MAX_SEED = 2**63 - 1
+#: Upper bounds of nested options (section, field) -> (bound, why), beyond which a build runs out of
+#: memory or time: each sampled point or pair is a marked image written to disk.
+SECTION_LIMITS = {
+    ("normalize", "target_focal_px"): (20_000.0, "pixels; DepthLM unifies focal lengths to 1000"),
+    ("normalize", "max_side_px"): (4 * MAX_IMAGE_SIDE_PX, "pixels"),
+    ("sampling", "points_per_frame"): (1000, "each point is a marked image"),
+    ("sampling", "pairs_per_frame"): (1000, "each pair is a marked image"),
+    ("sampling", "depth_bins"): (1000, "bins"),
+    ("sampling", "edge_window_px"): (255, "pixels"),
+    ("sampling", "pose_pairs_per_sequence"): (1_000_000, "pairs"),
+    ("occlusion", "window_px"): (255, "pixels"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,17 +68,17 @@ class BuildConfig:
     source: str = "synthetic"
     root: str | None = None
     source_options: dict = field(default_factory=dict)
-    tasks: tuple = ALL_TASKS
+    tasks: tuple[str, ...] = ALL_TASKS
     frames: int | None = None  # at most this many frames (after the filters below)
-    cameras: tuple | None = None  # camera names to use; None: all the source has
+    cameras: tuple[str, ...] | None = None  # camera names to use; None: all the source has
     every: int = 1  # every N-th frame of each sequence and camera
     seed: int = 0
-    splits: tuple = SPLITS
-    split_ratios: tuple = (0.8, 0.1, 0.1)
+    splits: tuple[str, ...] = SPLITS
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     ground_truth: str = "auto"
     mesh_label_stride_px: int = 2  # mesh labels on every 2nd pixel (offset drawn per frame): exact, 4x cheaper
     marker: str = "arrow"
-    answer_styles: tuple | None = None
+    answer_styles: tuple[str, ...] | None = None
     image_format: str = "jpg"
     keep_unmarked_images: bool = True  # the depthlm export and re-marking need the clean normalised images
     jpeg_quality: int = 95
@@ -66,33 +89,66 @@ class BuildConfig:
     occlusion: OcclusionOptions = field(default_factory=OcclusionOptions)
 
     def __post_init__(self) -> None:
-        for name in ("tasks", "splits", "split_ratios", "answer_styles", "cameras"):
+        for name in LIST_OPTIONS:
             value = getattr(self, name)
-            if isinstance(value, str):
-                value = tuple(part.strip() for part in value.split(",") if part.strip())
             if value is not None:
-                object.__setattr__(self, name, tuple(value))
+                object.__setattr__(self, name, split_list(value))
         _check_members("tasks", self.tasks, ALL_TASKS)
         _check_members("splits", self.splits, SPLITS)
-        if len(self.split_ratios) != 3 or min(self.split_ratios) < 0 or abs(sum(self.split_ratios) - 1) > 1e-9:
-            raise ConfigError(f"split_ratios must be three non-negative shares (train, val, test) summing to 1, "
-                              f"got {list(self.split_ratios)}")
+        if self.answer_styles is not None:
+            _check_members("answer_styles", self.answer_styles, ANSWER_STYLES)
+        self._check_split_ratios()
+        for name in ("source", "marker"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{name}: must be a non-empty string, got {getattr(self, name)!r}")
         _check_choice("ground_truth", self.ground_truth, GROUND_TRUTH)
         _check_choice("image_format", self.image_format, IMAGE_FORMATS)
-        if self.frames is not None and self.frames < 1:
-            raise ConfigError(f"frames must be a positive number or empty (all), got {self.frames}")
-        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-            raise ConfigError(f"every must be a positive integer, got {self.every!r}")
+        if self.frames is not None:
+            _check_int("frames", self.frames, 1, None, "a positive number of frames, or empty for all")
+        _check_int("every", self.every, 1, None, "a positive integer")
         if self.cameras is not None and (not self.cameras or not all(isinstance(c, str) and c for c in self.cameras)):
-            raise ConfigError(f"cameras must be a non-empty list of camera names, got {list(self.cameras)}")
-        if not 1 <= self.mesh_label_stride_px <= 64:
-            raise ConfigError(f"mesh_label_stride_px must be between 1 and 64, got {self.mesh_label_stride_px}")
-        if not 1 <= self.shard_size <= 100_000:
-            raise ConfigError(f"shard_size must be between 1 and 100000, got {self.shard_size}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f"jpeg_quality must be between 1 and 100, got {self.jpeg_quality}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+            raise ConfigError(f"cameras: must be a non-empty list of camera names, got {list(self.cameras)}")
+        _check_int("seed", self.seed, 0, MAX_SEED, "a non-negative integer")
+        _check_int("mesh_label_stride_px", self.mesh_label_stride_px, 1, 64)
+        _check_int("shard_size", self.shard_size, 1, 100_000)
+        _check_int("jpeg_quality", self.jpeg_quality, 1, 100)
+        if not isinstance(self.keep_unmarked_images, bool):
+            raise ConfigError(f"keep_unmarked_images: must be true or false, got {self.keep_unmarked_images!r}")
+        if not isinstance(self.source_options, dict):
+            raise ConfigError(f"source_options: must be a mapping, got {type(self.source_options).__name__}")
+        self._check_sections()
+
+    def _check_split_ratios(self) -> None:
+        ratios = self.split_ratios
+        ok = isinstance(ratios, (tuple, list)) and len(ratios) == 3 and all(
+            isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) and r >= 0 for r in ratios)
+        if not ok or abs(sum(ratios) - 1) > 1e-9:
+            raise ConfigError(f"split_ratios: must be three finite non-negative shares (train, val, test) summing "
+                              f"to 1, got {list(ratios) if isinstance(ratios, (tuple, list)) else ratios!r}")
+        object.__setattr__(self, "split_ratios", tuple(float(r) for r in ratios))
+
+    def _check_sections(self) -> None:
+        """Types of the nested sections, the upper bounds of SECTION_LIMITS, and the occlusion filter."""
+        for name, cls in (("normalize", NormalizeConfig), ("sampling", SamplingConfig),
+                          ("task_options", TaskOptions), ("occlusion", OcclusionOptions)):
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"{name}: must be a {cls.__name__}, got {type(getattr(self, name)).__name__}")
+        for (section, name), (bound, why) in SECTION_LIMITS.items():
+            value = getattr(getattr(self, section), name)
+            if value is not None and value > bound:
+                raise ConfigError(f"{section}.{name}: must be at most {bound:g} ({why}), got {value!r}")
+        occlusion = self.occlusion
+        if not isinstance(occlusion.enabled, bool):
+            raise ConfigError(f"occlusion.enabled: must be true or false, got {occlusion.enabled!r}")
+        if occlusion.enabled:
+            from datagen.geometry.projection import OcclusionFilter
+
+            overrides = {k: v for k, v in (("window_px", occlusion.window_px),
+                                            ("max_depth_ratio", occlusion.max_depth_ratio)) if v is not None}
+            try:
+                OcclusionFilter(**overrides)
+            except ConfigError as exc:
+                raise ConfigError(f"occlusion: {exc}") from None
 
     def to_dict(self) -> dict:
         return _to_plain(self)
@@ -106,15 +162,31 @@ class BuildConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+def split_list(value: object) -> tuple:
+    """A list option as a tuple: a comma-separated string is split (``"distance, speed"``)."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    raise ConfigError(f"expected a list or a comma-separated string, got {type(value).__name__} {value!r}")
+
+
+def _check_int(name: str, value: object, lo: int, hi: int | None, what: str | None = None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo and (hi is None or value <= hi)
+    if not ok:
+        expected = what or (f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}")
+        raise ConfigError(f"{name}: must be {expected}, got {type(value).__name__} {value!r}")
+
+
 def _check_choice(name: str, value: object, allowed: tuple) -> None:
     if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def _check_members(name: str, values: tuple, allowed: tuple) -> None:
     unknown = [v for v in values if v not in allowed]
     if unknown or not values:
-        raise ConfigError(f"{name} must be a non-empty list from {', '.join(allowed)}, got {list(values)}")
+        raise ConfigError(f"{name}: must be a non-empty list from {', '.join(allowed)}, got {list(values)}")
 
 
 def _to_plain(value: Any) -> Any:
@@ -129,50 +201,36 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _from_plain(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, refusing unknown keys and naming the path of a bad one."""
+def read_config(data: Any, where: str = "config") -> BuildConfig:
+    """A BuildConfig from a parsed YAML mapping; errors read ``"<where>: <field path>: <what is wrong>"``."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown option(s) {unknown}; known: {sorted(known)}")
-    values = {}
-    for key, value in data.items():
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            value = _from_plain(hint, value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        values[key] = value
-    try:
-        return cls(**values)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: expected a mapping of build options at the top, got "
+                          f"{'an empty file' if data is None else type(data).__name__}")
+    data = dict(data)
+    for name in LIST_OPTIONS:
+        if isinstance(data.get(name), str):
+            data[name] = list(split_list(data[name]))
+    return read_dataclass(BuildConfig, data, where)
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> BuildConfig:
     """Read a YAML config (optional) and apply overrides (None values are ignored).
 
     Raises:
-        ConfigError: the file is missing, not YAML, or has unknown or invalid options.
+        ConfigError: the file is missing, not UTF-8, not YAML, not a mapping, or has unknown
+            or invalid options (the message names the field's path).
     """
-    data: dict = {}
+    data: Any = {}
     where = "config"
     if path is not None:
-        path = Path(path)
         where = str(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        data = load_yaml(path, "build config")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping of build options at the top, got {type(data).__name__}")
     data = dict(data)
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
-    return _from_plain(BuildConfig, data, where)
+    return read_config(data, where)

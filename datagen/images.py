@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from datagen.errors import SourceError
+from datagen import ownership
+from datagen.errors import SourceError, is_machine_fault
+from datagen.ownership import Ledger, OwnershipError
 from datagen.types import Frame
 
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG"}
@@ -34,7 +35,11 @@ def load_frame_image(frame: Frame) -> np.ndarray:
             array = np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise ImageReadError(f"{path}: image file not found (frame {frame.frame_id})") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{path}: refused as a decompression bomb ({exc}) (frame {frame.frame_id})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        if is_machine_fault(exc):
+            raise
         raise ImageReadError(f"{path}: not a readable image ({exc}) (frame {frame.frame_id})") from None
     expected = (frame.camera.height, frame.camera.width)
     if array.shape[:2] != expected:
@@ -51,28 +56,60 @@ def encode_image(image: np.ndarray, image_format: str = "jpg", jpeg_quality: int
     return buffer.getvalue()
 
 
-def image_relpath(data: bytes, image_format: str) -> str:
-    """Content-addressed path below the build folder: ``images/3f/3f9a0c1e2b7d4a51.jpg``."""
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    return f"images/{digest[:2]}/{digest}.{image_format}"
+def signed_png(image: np.ndarray | Image.Image, software: str, optimize: bool = False) -> bytes:
+    """PNG bytes of ``image`` whose ``Software`` text names what wrote it (see ``png_software``)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", software)
+    buffer = io.BytesIO()
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
+    picture.save(buffer, format="PNG", optimize=optimize, pnginfo=info)
+    return buffer.getvalue()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so no half file is ever seen."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def png_software(path: Path) -> str | None:
+    """The ``Software`` text of a PNG file, or None (not a PNG, unreadable, no such text)."""
+    try:
+        with Image.open(path) as image:
+            return image.text.get("Software") if image.format == "PNG" else None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
 
 
-def store_image(out_dir: Path, image: np.ndarray, image_format: str, jpeg_quality: int) -> str:
-    """Encode and write an image once (shared by every record that uses it); return its relative path."""
+def image_relpath(data: bytes, image_format: str, digest: str | None = None) -> str:
+    """Content-addressed path below the build folder: ``images/3f/3f9a0c1e2b7d4a51.jpg``.
+
+    Args:
+        digest: the hex sha256 of ``data``, if already known.
+    """
+    name = (digest or hashlib.sha256(data).hexdigest())[:16]
+    return f"images/{name[:2]}/{name}.{image_format}"
+
+
+def write_atomic(path: Path, data: bytes, ledger: Ledger | None = None, digest: str | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so no half file is ever seen.
+
+    The file is claimed first in ``ledger``, else in the ledger of the datagen folder holding it,
+    if any (see datagen.ownership); the caller has checked that ``path`` is free or datagen's own.
+    """
+    ownership.commit(ownership.write_tmp(Path(path), data), Path(path), ledger=ledger,
+                     digest=digest or hashlib.sha256(data).hexdigest(), check=False)
+
+
+def store_image(out_dir: Path, image: np.ndarray, image_format: str, jpeg_quality: int,
+                ledger: Ledger | None = None) -> str:
+    """Encode and write an image once (shared by every record that uses it); return its relative path.
+
+    Raises:
+        OwnershipError: a different file already has the image's name.
+    """
     data = encode_image(image, image_format, jpeg_quality)
-    relpath = image_relpath(data, image_format)
-    target = out_dir / relpath
-    if not target.exists():
-        write_atomic(target, data)
+    digest = hashlib.sha256(data).hexdigest()
+    relpath = image_relpath(data, image_format, digest)
+    target = Path(out_dir) / relpath
+    if target.exists():
+        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+            return relpath  # written before, by this build or an interrupted run of it
+        raise OwnershipError(f"{target}: exists with other content; datagen does not replace a file it did not "
+                             "write (move it away)")
+    write_atomic(target, data, ledger, digest)
     return relpath

@@ -8,6 +8,15 @@ about each frame.
 
 A shard commits by renaming its finished files into place; an interrupted build
 resumes by skipping committed shards, and never leaves a half record behind.
+
+Faults of the input (a corrupt image, a bad calibration: SourceError and the other
+errors of a frame's data) skip the frame, counted by reason in the manifest. Faults of
+the machine (OSError while writing: disk full, read-only, permissions; MemoryError)
+stop the build with the shard uncommitted, so the same command resumes it.
+
+The build folder is datagen's only where datagen wrote (datagen.ownership): every file
+is claimed in its ledger before it appears, and only claimed files are ever replaced,
+swept as orphans or removed by ``overwrite``.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import hashlib
 import importlib
 import json
 import logging
-import shutil
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +34,15 @@ from typing import Callable
 import numpy as np
 
 import datagen
+from datagen import ownership
 from datagen import records as layout
 from datagen.config import BuildConfig
-from datagen.errors import CameraError, DatagenError, GeometryError, SourceError
+from datagen.errors import (CameraError, ConfigError, DatagenError, GeometryError, MissingDependencyError,
+                            RegistryError, SourceError, TemplateError)
 from datagen.geometry.projection import OcclusionFilter, project_points, view_from_depth_map
 from datagen.geometry.se3 import compose, invert
 from datagen.images import ImageReadError, load_frame_image, store_image, write_atomic
+from datagen.ownership import Ledger, OwnershipError
 from datagen.markers import MARKERS
 from datagen.normalize import normalize, plan_normalization
 from datagen.render.raycast import cast_rays
@@ -47,10 +59,17 @@ log = logging.getLogger(__name__)
 POINT_TASKS = ("distance", "axis_distance", "speed", "time")
 WORK_DIR = "work"
 OVERLAP_POINTS = 256
+POSE_RECORDS = "pose.jsonl"
+#: Largest normalised image (pixels, at any step of the chain): beyond, the frame is skipped as bad_camera.
+MAX_NORMALIZED_PIXELS = 64_000_000
 
 
 class BuildConflictError(DatagenError):
     """The output folder holds a build made with a different configuration."""
+
+
+class BuildFolderError(DatagenError):
+    """The output folder cannot hold a build (not a folder, or another program's files)."""
 
 
 @dataclass
@@ -61,30 +80,42 @@ class ShardResult:
     records: list = field(default_factory=list)
     frames: list = field(default_factory=list)
     skipped: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)  # frame id -> why it was skipped
     filtered: int = 0
 
 
 def source_class(name: str) -> type:
-    """A registered source by name, or a source class given as ``package.module:ClassName``."""
+    """A registered source by name, or a Source subclass given as ``package.module:ClassName``.
+
+    Raises:
+        ConfigError: the module cannot be imported, or the name is not a Source subclass there.
+    """
+    from datagen.sources.base import Source
+
     if ":" not in name:
         return SOURCES.load_builtins().get(name)
     module_name, _, class_name = name.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), class_name)
+        found = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise DatagenError(f"source {name!r}: cannot import {class_name} from {module_name} ({exc})") from None
+        raise ConfigError(f"source {name!r}: cannot import {class_name} from {module_name} ({exc})") from None
+    except Exception as exc:  # the user's module failed while being imported
+        raise ConfigError(f"source {name!r}: importing {module_name} failed ({type(exc).__name__}: {exc})") from exc
+    if not (isinstance(found, type) and issubclass(found, Source)):
+        raise ConfigError(f"source {name!r}: {module_name}.{class_name} is a {type(found).__name__}, not a datagen "
+                          "source (a subclass of datagen.sources.base.Source)")
+    return found
 
 
 def make_source(config: BuildConfig):
-    """Instantiate the configured source with its nested Config."""
+    """Instantiate the configured source with its nested Config, read field by field from ``source_options``."""
+    from datagen.synthetic.schema import read_dataclass
+
     cls = source_class(config.source)
     options = dict(config.source_options)
     if config.root is not None:
         options["root"] = Path(config.root)
-    try:
-        return cls(cls.Config(**options))
-    except TypeError as exc:
-        raise DatagenError(f"source {config.source!r}: bad source_options {sorted(options)} ({exc})") from None
+    return cls(read_dataclass(cls.Config, options, f"source {config.source!r}", "source_options"))
 
 
 def split_of(frame: Frame, config: BuildConfig) -> str:
@@ -165,7 +196,7 @@ def ground_truth_view(frame: Frame, config: BuildConfig, source_defaults: dict |
         return view_from_depth_map(frame.depth_m, frame.camera, kind=frame.depth_kind,
                                    depth_from=frame.meta.get("depth_from", "depth_map"))
     if frame.points is None:
-        raise DatagenError(f"frame {frame.frame_id} has no {config.ground_truth} ground truth")
+        raise SourceError(f"frame {frame.frame_id} has no {config.ground_truth} ground truth")
     return project_points(frame.points, frame.camera, frame.T_cam_points,
                           occlusion=occlusion_filter(config, source_defaults),
                           depth_from=frame.meta.get("points_from", "lidar"))
@@ -191,19 +222,30 @@ class ShardWorker:
         self.source = make_source(config)
         self.templates = load_templates(tasks=[t for t in config.tasks])
         self.marker = MARKERS.get(config.marker)()
+        self.ledger: Ledger | None = None
         TASKS.load_builtins()
+        _check_answer_styles(config, self.templates)
 
     def run(self, index: int, frame_ids: list[str], strict: bool = False) -> ShardResult:
+        """Build the frames of shard ``index``; a fault of a frame's input skips it (unless ``strict``).
+
+        Raises:
+            OSError, MemoryError: a fault of the machine; nothing of the shard is committed.
+            DatagenError: with ``strict``, the first bad frame; or a fault of the build itself
+                (configuration, templates, a file in the way).
+        """
+        self.ledger = Ledger(self.out_dir, f"shard-{index:05d}")
         result = ShardResult(index)
         for frame_id in frame_ids:
             try:
                 self._process(frame_id, result)
-            except (DatagenError, ValueError, OSError) as exc:
-                if strict:
+            except (DatagenError, ValueError) as exc:
+                if strict or not is_input_fault(exc):
                     raise
                 reason = _skip_reason(exc)
-                log.warning("skipping frame %s: %s", frame_id, exc)
+                log.info("skipping frame %s: %s", frame_id, exc)  # the CLI names the first few; the manifest all
                 result.skipped.setdefault(reason, []).append(frame_id)
+                result.errors[frame_id] = str(exc)
         return result
 
     def _process(self, frame_id: str, result: ShardResult) -> None:
@@ -214,7 +256,9 @@ class ShardWorker:
             result.filtered += 1
             return
         image = load_frame_image(frame)
+        _check_principal_point(frame.camera, frame_id)
         chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
+        _check_normalized_size(chain, frame_id)
         if uses_mesh(frame, config):  # 2-3. a mesh is rendered straight into the normalised camera: exact labels
             stride = config.mesh_label_stride_px
             offset = tuple(frame_rng(config.seed, frame_id, "stride").integers(0, stride, size=2))
@@ -240,7 +284,7 @@ class ShardWorker:
         out = []
         for k, (pixel, point) in enumerate(zip(pixels, points)):
             marked = self.marker.draw(ctx.image, pixel[None, :])
-            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality)
+            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality, self.ledger)
             sample = self._sample(ctx, pixel[None, :], point[None, :])
             for task in (t for t in config.tasks if t in POINT_TASKS):
                 out.append(self._record(task, k, sample, [image], ctx))
@@ -254,7 +298,7 @@ class ShardWorker:
         for k, pair in enumerate(np.asarray(pairs).reshape(-1, 2)):
             pixels, points = snap_to_pixels(ctx.view, pair)
             marked = self.marker.draw(ctx.image, pixels, labels=["A", "B"])
-            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality)
+            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality, self.ledger)
             out.append(self._record("two_point", k, self._sample(ctx, pixels, points), [image], ctx))
         return out
 
@@ -264,7 +308,8 @@ class ShardWorker:
         rng = frame_rng(config.seed, ctx.frame.frame_id, "overlap")
         keep = np.sort(rng.permutation(len(ctx.view))[:OVERLAP_POINTS])
         wanted = config.keep_unmarked_images or "pose" in config.tasks
-        image = store_image(self.out_dir, ctx.image, config.image_format, config.jpeg_quality) if wanted else None
+        image = store_image(self.out_dir, ctx.image, config.image_format, config.jpeg_quality, self.ledger) \
+            if wanted else None
         camera = ctx.chain.camera
         return {"frame_id": ctx.frame.frame_id, "sequence": ctx.frame.sequence, "split": ctx.split,
                 "source": ctx.frame.source, "image": image, "K": camera.K.tolist(), "width": camera.width,
@@ -299,11 +344,48 @@ class NoLabelsError(DatagenError):
 #: Why a frame was skipped, by the most specific error class first.
 SKIP_REASONS = ((NoLabelsError, "no_valid_pixel"), (ImageReadError, "image_unreadable"),
                 (SourceError, "source_error"), (CameraError, "bad_camera"), (GeometryError, "bad_geometry"),
-                (ValueError, "invalid_value"), (OSError, "io_error"))
+                (ValueError, "invalid_value"))
+#: Errors that are the build's, not a frame's: they stop the build even without ``strict``.
+BUILD_FAULTS = (ConfigError, TemplateError, OwnershipError, RegistryError, MissingDependencyError)
+
+
+def is_input_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a fault of one frame's input data (skipped and counted), not of the machine or build."""
+    return isinstance(exc, (DatagenError, ValueError)) and not isinstance(exc, BUILD_FAULTS)
 
 
 def _skip_reason(exc: Exception) -> str:
     return next((reason for cls, reason in SKIP_REASONS if isinstance(exc, cls)), "error")
+
+
+def _check_principal_point(camera: Camera, frame_id: str) -> None:
+    """Refuse a principal point more than one image size outside the image: no lens has one, and the
+    off-axis rays it implies turn every label into nonsense (thousands of kilometres)."""
+    cx, cy = camera.K[0, 2], camera.K[1, 2]
+    if not (-camera.width <= cx <= 2 * camera.width and -camera.height <= cy <= 2 * camera.height):
+        raise CameraError(f"frame {frame_id}: principal point ({cx:g}, {cy:g}) lies far outside the "
+                          f"{camera.width}x{camera.height} image")
+
+
+def _check_normalized_size(chain, frame_id: str) -> None:
+    """Refuse a chain whose image grows beyond MAX_NORMALIZED_PIXELS at any step (a focal far below the target)."""
+    camera = chain.source_camera
+    for step in chain.steps:
+        camera = step.camera(camera)
+        if camera.width * camera.height > MAX_NORMALIZED_PIXELS:
+            raise CameraError(f"frame {frame_id}: normalising focal length {chain.source_camera.fx:g} px to "
+                              f"{chain.camera.fx:g} px makes a {camera.width}x{camera.height} image "
+                              f"(more than {MAX_NORMALIZED_PIXELS // 1_000_000} MP)")
+
+
+def _check_answer_styles(config: BuildConfig, templates: dict) -> None:
+    """Every task must have at least one of ``config.answer_styles`` among its templates."""
+    if not config.answer_styles:
+        return
+    for task, template_set in templates.items():
+        if not set(config.answer_styles) & set(template_set.answer_styles):
+            raise ConfigError(f"answer_styles: none of {list(config.answer_styles)} is an answer style of task "
+                              f"{task!r} ({template_set.path} has {', '.join(template_set.answer_styles)})")
 
 
 def make_record(config: BuildConfig, templates: dict, marker, task: str, k: int, sample: Sample,
@@ -368,9 +450,9 @@ def run_shard(config: BuildConfig, out_dir: str, index: int, frame_ids: list[str
     result = worker.run(index, frame_ids, strict=strict)
     records_path, notes_path = shard_paths(Path(out_dir), index)
     summary = {"index": index, "frames": len(frame_ids), "filtered": result.filtered, "skipped": result.skipped,
-               "notes": result.frames, "records": len(result.records)}
-    write_atomic(notes_path, json.dumps(summary).encode())
-    write_atomic(records_path, "".join(r.to_json() + "\n" for r in result.records).encode())
+               "errors": result.errors, "notes": result.frames, "records": len(result.records)}
+    write_atomic(notes_path, json.dumps(summary).encode(), worker.ledger)
+    write_atomic(records_path, "".join(r.to_json() + "\n" for r in result.records).encode(), worker.ledger)
     return summary
 
 
@@ -385,30 +467,73 @@ def _worker(config: BuildConfig, out_dir: Path) -> ShardWorker:
     return _WORKERS[key]
 
 
-def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False) -> None:
+def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False,
+                    allow_nonempty: bool = False) -> None:
     """Create the build folder, or check that the one there was made with this config.
 
-    Raises:
-        BuildConflictError: the folder holds a build of another config and ``overwrite`` is False.
-    """
-    config_path = out_dir / "build.yaml"
-    if config_path.exists():
-        from datagen.config import load_config
+    Args:
+        overwrite: replace a build of another config (only the files datagen wrote are removed).
+        allow_nonempty: build in a folder that holds other files and is not a datagen build;
+            datagen never changes or removes those.
 
-        previous = load_config(config_path)
-        if previous.fingerprint() != config.fingerprint():
-            if not overwrite:
-                raise BuildConflictError(
-                    f"{out_dir} holds a build with a different configuration ({config_path}); "
-                    "use another --out, or --overwrite to replace it")
-            for name in (layout.RECORDS_DIR, layout.IMAGES_DIR, WORK_DIR, "exports"):
-                shutil.rmtree(out_dir / name, ignore_errors=True)
-            (out_dir / layout.MANIFEST).unlink(missing_ok=True)
+    Raises:
+        BuildFolderError: ``out_dir`` is a file, or holds other files and ``allow_nonempty`` is False.
+        BuildConflictError: the folder holds a build of another config and ``overwrite`` is False.
+        OwnershipError: a file datagen would write is there and was not written by datagen.
+    """
+    out_dir = Path(out_dir)
+    _claim_out_dir(out_dir, allow_nonempty)
+    config_path = out_dir / "build.yaml"
+    if config_path.exists() and _previous_fingerprint(config_path, overwrite) != config.fingerprint():
+        if not overwrite:
+            raise BuildConflictError(
+                f"{out_dir} holds a build with a different configuration ({config_path}); "
+                "use another --out, or --overwrite to replace it (only the files datagen wrote are removed)")
+        removed = ownership.remove_owned_files(out_dir)
+        log.info("%s: removed %d files of the previous build", out_dir, removed)
     for name in (layout.RECORDS_DIR, layout.IMAGES_DIR, WORK_DIR):
         (out_dir / name).mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.rglob(".*.tmp"):  # left by an interrupted write
-        stale.unlink(missing_ok=True)
-    write_atomic(config_path, config.to_yaml().encode())
+    ownership.sweep_tmp([out_dir], recursive=False)  # left by an interrupted write
+    ownership.sweep_tmp([out_dir / name for name in (layout.RECORDS_DIR, layout.IMAGES_DIR, WORK_DIR, "exports",
+                                                     ownership.STATE_DIR)])
+    ownership.write_file(config_path, config.to_yaml().encode())
+
+
+def check_out_dir(out_dir: Path, allow_nonempty: bool = False) -> None:
+    """Raise BuildFolderError unless ``out_dir`` is new, empty, a datagen build, or ``allow_nonempty``."""
+    out_dir = Path(out_dir)
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise BuildFolderError(f"{out_dir}: exists and is not a folder; --out must name a folder")
+    if ownership.is_root(out_dir) or allow_nonempty:
+        return
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise BuildFolderError(
+            f"{out_dir}: not empty and not a datagen build folder (it has no {ownership.STATE_DIR}/); choose a new "
+            "or empty folder, or pass --allow-nonempty to build beside its files (datagen never changes or removes "
+            "a file it did not write)")
+
+
+def _claim_out_dir(out_dir: Path, allow_nonempty: bool) -> None:
+    """Make ``out_dir`` a datagen folder (see datagen.ownership) unless it holds another program's files."""
+    check_out_dir(out_dir, allow_nonempty)
+    if not ownership.is_root(out_dir):
+        ownership.mark_root(out_dir)
+
+
+def _previous_fingerprint(config_path: Path, overwrite: bool) -> str | None:
+    """The fingerprint of the config in ``build.yaml`` (None if it cannot be read and ``overwrite``)."""
+    from datagen.config import load_config
+
+    if not ownership.is_owned(config_path):
+        raise OwnershipError(f"{config_path}: exists and was not written by datagen (or was changed since); "
+                             "move it away or choose another --out")
+    try:
+        return load_config(config_path).fingerprint()
+    except ConfigError as exc:
+        if overwrite:
+            return None
+        raise BuildConflictError(f"{config_path}: the build there has a configuration this datagen cannot read "
+                                 f"({exc}); use another --out, or --overwrite to replace it") from None
 
 
 def select_frames(config: BuildConfig) -> list[str]:
@@ -425,15 +550,23 @@ def plan_shards(config: BuildConfig) -> list[list[str]]:
 
 
 def build(config: BuildConfig, out_dir: str | Path, *, workers: int = 1, engine: str = "local",
-          strict: bool = False, overwrite: bool = False, progress: ProgressCallback | None = None,
-          shards: list[list[str]] | None = None) -> dict:
-    """Run (or resume) a build into ``out_dir`` and return its manifest (``shards``: from ``plan_shards``)."""
+          strict: bool = False, overwrite: bool = False, allow_nonempty: bool = False,
+          progress: ProgressCallback | None = None, shards: list[list[str]] | None = None) -> dict:
+    """Run (or resume) a build into ``out_dir`` and return its manifest (``shards``: from ``plan_shards``).
+
+    Raises:
+        OSError, MemoryError: a fault of the machine; the same call resumes the build.
+        DatagenError: see ``prepare_out_dir``; with ``strict``, the first bad frame.
+    """
     from datagen.engines import run_shards
 
     out_dir = Path(out_dir)
-    prepare_out_dir(config, out_dir, overwrite)
+    prepare_out_dir(config, out_dir, overwrite, allow_nonempty)
     shards = plan_shards(config) if shards is None else shards
-    todo = [(i, ids) for i, ids in enumerate(shards) if not all(p.exists() for p in shard_paths(out_dir, i))]
+    files = _BuildFiles(out_dir, len(shards))
+    todo = [(i, ids) for i, ids in enumerate(shards) if not files.committed(i)]
+    for index, _ in todo:
+        files.check_free(*shard_paths(out_dir, index))
     log.info("%d shards of up to %d frames; %d to build", len(shards), config.shard_size, len(todo))
 
     def done(summary: dict) -> None:
@@ -441,28 +574,59 @@ def build(config: BuildConfig, out_dir: str | Path, *, workers: int = 1, engine:
             progress(summary["frames"], summary["records"])
 
     run_shards(config, str(out_dir), todo, workers=workers, engine=engine, strict=strict, on_done=done)
-    summaries = [json.loads(shard_paths(out_dir, i)[1].read_text()) for i in range(len(shards))]
+    summaries = [json.loads(shard_paths(out_dir, i)[1].read_text(encoding="utf-8")) for i in range(len(shards))]
+    record_paths = [shard_paths(out_dir, i)[0] for i in range(len(shards))]
     if "pose" in config.tasks:
-        _write_pose_records(config, out_dir, summaries)
-    _write_frame_index(config, out_dir, summaries)
-    counts, used_images = _scan_records(out_dir)
+        record_paths.append(_write_pose_records(config, files, summaries))
+    _write_frame_index(config, files, summaries)
+    counts, used_images = _scan_records(record_paths)
     used_images |= {frame["image"] for frame in layout.iter_frames_index(out_dir) if frame["image"]}
     _remove_orphan_images(out_dir, used_images)
-    manifest = _manifest(config, out_dir, summaries, counts)
-    write_atomic(out_dir / layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    manifest = _manifest(config, out_dir, summaries, counts, record_paths, len(used_images))
+    files.write(out_dir / layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    ownership.compact(out_dir)
     return manifest
 
 
-def _write_pose_records(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> None:
+class _BuildFiles:
+    """The files of a build with fixed names, and whether datagen wrote the ones already there."""
+
+    def __init__(self, out_dir: Path, shard_count: int) -> None:
+        self.out_dir = out_dir
+        self.ledger = Ledger(out_dir)
+        fixed = [out_dir / layout.MANIFEST, out_dir / layout.FRAMES_INDEX, out_dir / layout.RECORDS_DIR / POSE_RECORDS]
+        fixed += [path for i in range(shard_count) for path in shard_paths(out_dir, i)]
+        self.claims = ownership.claims(out_dir, [self.ledger.relpath(p) for p in fixed])
+
+    def owned(self, path: Path) -> bool:
+        return ownership.owned(path, self.claims.get(self.ledger.relpath(path)))
+
+    def committed(self, index: int) -> bool:
+        return all(self.owned(path) for path in shard_paths(self.out_dir, index))
+
+    def check_free(self, *paths: Path) -> None:
+        """Raise OwnershipError if a file datagen did not write is at one of ``paths``."""
+        for path in paths:
+            if os.path.lexists(path) and not self.owned(path):
+                raise OwnershipError(f"{path}: exists and was not written by datagen (or was changed since); "
+                                     "datagen replaces only its own files: move it away or choose another --out")
+
+    def write(self, path: Path, data: bytes) -> None:
+        self.check_free(path)
+        write_atomic(path, data, self.ledger)
+
+
+def _write_pose_records(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> Path:
     notes = [note for summary in summaries for note in summary["notes"]]
     templates = load_templates(tasks=["pose"])
     TASKS.load_builtins()
     records = pose_records(config, notes, templates, MARKERS.get(config.marker)())
-    path = out_dir / layout.RECORDS_DIR / "pose.jsonl"
-    write_atomic(path, "".join(r.to_json() + "\n" for r in records).encode())
+    path = files.out_dir / layout.RECORDS_DIR / POSE_RECORDS
+    files.write(path, "".join(r.to_json() + "\n" for r in records).encode())
+    return path
 
 
-def _write_frame_index(config: BuildConfig, out_dir: Path, summaries: list[dict]) -> None:
+def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> None:
     """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source."""
     lines = []
     for note in (note for summary in summaries for note in summary["notes"]):
@@ -471,18 +635,20 @@ def _write_frame_index(config: BuildConfig, out_dir: Path, summaries: list[dict]
                  "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
                  "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
         lines.append(json.dumps(entry) + "\n")
-    write_atomic(out_dir / layout.FRAMES_INDEX, "".join(lines).encode())
+    files.write(files.out_dir / layout.FRAMES_INDEX, "".join(lines).encode())
 
 
-def _scan_records(out_dir: Path) -> tuple[dict, set]:
+def _scan_records(record_paths: list[Path]) -> tuple[dict, set]:
     """One pass over the written records: counts per source and task, and the images they use."""
     by_source_task: dict = {}
     by_split: Counter = Counter()
     used: set = set()
-    for record in layout.iter_records(out_dir, finished=False):
-        by_source_task.setdefault(record["provenance"]["source"], Counter())[record["task"]] += 1
-        by_split[record["split"]] += 1
-        used.update(record["images"])
+    for path in record_paths:
+        with path.open(encoding="utf-8") as handle:
+            for record in (json.loads(line) for line in handle if line.strip()):
+                by_source_task.setdefault(record["provenance"]["source"], Counter())[record["task"]] += 1
+                by_split[record["split"]] += 1
+                used.update(record["images"])
     by_task = sum(by_source_task.values(), Counter())
     counts = {"total": sum(by_task.values()), "by_task": dict(sorted(by_task.items())),
               "by_source": {s: sum(c.values()) for s, c in sorted(by_source_task.items())},
@@ -492,19 +658,23 @@ def _scan_records(out_dir: Path) -> tuple[dict, set]:
 
 
 def _remove_orphan_images(out_dir: Path, used: set) -> None:
-    """Delete images nothing points to (unmarked frames not kept nor paired, interrupted shards)."""
-    for path in sorted((out_dir / layout.IMAGES_DIR).rglob("*.*")):
-        if path.relative_to(out_dir).as_posix() not in used:
-            path.unlink()
+    """Delete the images datagen wrote that nothing points to (unmarked frames not kept nor paired,
+    interrupted shards); any other file under ``images/`` is left alone."""
+    prefix = layout.IMAGES_DIR + "/"
+    for relpath, digests in sorted(ownership.claims(out_dir, prefix=prefix).items()):
+        if relpath not in used and ownership.remove_if_owned(out_dir / relpath, digests):
+            log.debug("removed orphan image %s", relpath)
 
 
-def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict], counts: dict) -> dict:
+def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict], counts: dict, record_paths: list[Path],
+              images: int) -> dict:
     skipped: dict = {}
+    errors: dict = {}
     for summary in summaries:
         for reason, ids in summary["skipped"].items():
             skipped.setdefault(reason, []).extend(ids)
-    files = {p.relative_to(out_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in layout.record_files(out_dir, finished=False)}
+        errors.update(summary.get("errors", {}))
+    files = {p.relative_to(out_dir).as_posix(): ownership.sha256_file(p) for p in sorted(record_paths)}
     return {
         "schema": layout.SCHEMA,
         "datagen_version": datagen.__version__,
@@ -513,8 +683,9 @@ def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict], counts:
         "frames": {"planned": sum(s["frames"] for s in summaries),
                    "outside_selected_splits": sum(s["filtered"] for s in summaries),
                    "skipped": {reason: len(ids) for reason, ids in sorted(skipped.items())},
-                   "skipped_ids": {reason: sorted(ids) for reason, ids in sorted(skipped.items())}},
+                   "skipped_ids": {reason: sorted(ids) for reason, ids in sorted(skipped.items())},
+                   "skipped_errors": dict(sorted(errors.items()))},
         "counts": counts,
-        "images": sum(1 for _ in (out_dir / layout.IMAGES_DIR).rglob("*.*")),
+        "images": images,
         "checksums": files,
     }

@@ -37,13 +37,17 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
+from datagen import ownership
 from datagen import records as layout
 from datagen.errors import DatagenError
+from datagen.images import png_software, signed_png
 from datagen.tasks.base import TASK_UNITS
 
 log = logging.getLogger(__name__)
 
 PAGE_NAME = "preview.html"
+#: Marks a page or contact sheet as datagen's, so that a later preview may replace it.
+GENERATOR = "datagen preview"
 DEFAULT_LIMIT = 200
 THUMB_WIDTH_PX = 640
 THUMB_QUALITY = 80
@@ -424,7 +428,8 @@ def render_page(build_dir: Path, sample: PreviewSample, image_src) -> str:
                f'{_select("split", counts["split"])} <span><b id="shown-count">{len(records)}</b> shown</span>'
                f'<span id="js-errors"></span></nav>')
     cards = "".join(_card(r, image_src) for r in records)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="generator" '
+            f'content="{GENERATOR}"><title>{html.escape(title)}</title>'
             f"<style>{_CSS}</style></head><body>{head}{_plots(stats)}{filters}"
             f'<main id="cards">{cards}</main><script>{_JS}</script></body></html>\n')
 
@@ -448,10 +453,9 @@ def write_preview(build_dir: str | Path, out: str | Path | None = None, *, sampl
     sample = sample or load_sample(build_dir, limit, seed)
     page = render_page(build_dir, sample, _ImageSources(build_dir, out, inline, thumb_width_px))
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(page, encoding="utf-8")
+        ownership.write_file(out, page.encode("utf-8"), signature=_is_datagen_page)
     except OSError as exc:
-        raise PreviewError(f"{out}: cannot write the preview page ({exc.strerror})") from None
+        raise PreviewError(f"{out}: cannot write the preview page ({exc.strerror or exc})") from None
     log.info("preview of %d of %d records written to %s", len(sample.records), sample.stats.total, out)
     return out
 
@@ -501,11 +505,18 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: Previ
         x, y = pad + (i % columns) * (cell_width_px + pad), pad + (i // columns) * (row_px + pad)
         sheet.paste(image, (x, y))
         _caption(draw, font, record, (x, y + image.height + 2), cell_width_px)
+    out = Path(out)
     try:
-        sheet.save(Path(out), format="PNG", optimize=True)
+        ownership.write_file(out, signed_png(sheet, GENERATOR, optimize=True), signature=lambda p: png_software(p) == GENERATOR)
     except OSError as exc:
-        raise PreviewError(f"{out}: cannot write the contact sheet ({exc})") from None
-    return Path(out)
+        raise PreviewError(f"{out}: cannot write the contact sheet ({exc.strerror or exc})") from None
+    return out
+
+
+def _is_datagen_page(path: Path) -> bool:
+    """Whether the file at ``path`` is a preview page datagen wrote (its generator tag)."""
+    with open(path, "rb") as handle:
+        return f'<meta name="generator" content="{GENERATOR}">'.encode() in handle.read(4096)
 
 
 def _caption(draw: ImageDraw.ImageDraw, font, record: dict, xy: tuple, width: int) -> None:

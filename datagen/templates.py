@@ -19,6 +19,13 @@ marked points are named, "the red arrows labelled A and B") and the filter ``sq`
 ("1.20" -> "1.20²", "-0.30" -> "(-0.30)²"). Every template is compiled and rendered once
 against dummy figures at load time, so a syntax error, an unknown name or an unsafe
 attribute is refused with the file and YAML line of that template.
+
+A template states figures; it does not compute. Beyond the sandbox's refusal of unsafe
+attributes, a template may only use fields, text, the filters of ``ALLOWED_FILTERS``,
+``if``/``else``, comparisons and ``~``; loops, ``set``, macros, calls, arithmetic and
+numbers beyond ``MAX_TEMPLATE_NUMBER`` are refused at load time, and a rendered text is
+at most ``MAX_RENDERED_CHARS`` long, so no template can hang a build or exhaust memory
+(``{{ marker.center(3000000000) }}``, nested loops).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import TYPE_CHECKING, Iterable
 import jinja2
 import numpy as np
 import yaml
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -50,6 +57,17 @@ MARKER_FIELDS = ("marker", "markers")
 TOP_KEYS = ("task", "questions", "answers")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
 _DUMMY = {"marker": "red arrow", "markers": "the red arrows labelled A and B", "mover": "a pedestrian"}
+#: Filters a template may use: each returns text about as long as its input.
+ALLOWED_FILTERS = frozenset({"sq", "upper", "lower", "capitalize", "title", "trim", "default", "d", "string"})
+#: The largest number a template may write (an index, a filter argument).
+MAX_TEMPLATE_NUMBER = 1000
+#: The longest text a template may render, characters.
+MAX_RENDERED_CHARS = 10_000
+#: What a template may contain: text and fields, filters, conditions, comparisons, ``~``, attributes.
+_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Filter,
+                  nodes.Test, nodes.If, nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or,
+                  nodes.Not, nodes.Concat, nodes.Keyword, nodes.Getattr, nodes.Getitem, nodes.Slice,
+                  nodes.Tuple, nodes.List)
 
 
 def _squared(text: object) -> str:
@@ -290,6 +308,10 @@ def _compile(key: str, text: str, where: str, allowed: frozenset) -> _Template:
     unknown = sorted(names - allowed)
     if unknown:
         raise TemplateError(f"{where}: template {key!r} uses unknown field(s) {unknown}; known: {sorted(allowed)}")
+    refused = _refused_construct(_ENV.parse(text))
+    if refused is not None:
+        raise TemplateError(f"{where}: template {key!r} is refused by the sandbox ({refused}); a template states "
+                            f"fields with the filters {', '.join(sorted(ALLOWED_FILTERS))}, if/else and ~ only")
     try:
         rendered = compiled.render(_dummy(allowed))
     except SecurityError as exc:
@@ -298,7 +320,31 @@ def _compile(key: str, text: str, where: str, allowed: frozenset) -> _Template:
         raise TemplateError(f"{where}: template {key!r} fails to render ({type(exc).__name__}: {exc})") from None
     if not rendered.strip():
         raise TemplateError(f"{where}: template {key!r} renders to empty text")
+    _check_length(rendered, where, key)
     return _Template(key=key, text=text, where=where, compiled=compiled, names=names, sample=rendered.strip())
+
+
+def _refused_construct(tree: nodes.Template) -> str | None:
+    """What in a parsed template is beyond a template's bounds (see the module docstring), else None."""
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, _ALLOWED_NODES):
+            kind = {nodes.For: "a for loop", nodes.Call: "a call", nodes.Assign: "set", nodes.AssignBlock: "set",
+                    nodes.Macro: "a macro"}.get(type(node), type(node).__name__)
+            if isinstance(node, (nodes.BinExpr, nodes.UnaryExpr)):
+                kind = f"arithmetic ({getattr(node, 'operator', type(node).__name__)!r})"
+            return f"{kind} is not allowed in templates"
+        if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
+            return f"filter {node.name!r} is not allowed in templates"
+        if isinstance(node, nodes.Const) and isinstance(node.value, (int, float)) \
+                and not abs(node.value) <= MAX_TEMPLATE_NUMBER:
+            return f"the number {node.value!r} is beyond {MAX_TEMPLATE_NUMBER}"
+    return None
+
+
+def _check_length(text: str, where: str, key: str) -> None:
+    if len(text) > MAX_RENDERED_CHARS:
+        raise TemplateError(f"{where}: template {key!r} renders {len(text)} characters, more than "
+                            f"{MAX_RENDERED_CHARS}")
 
 
 def _dummy(names: frozenset) -> dict:
@@ -332,7 +378,9 @@ def _marker_fields(marker: "MarkerStyle | None") -> dict:
 
 def _fill(template: _Template, context: dict) -> str:
     try:
-        return template.compiled.render(context).strip()
+        text = template.compiled.render(context).strip()
+        _check_length(text, template.where, template.key)
+        return text
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{template.where}: template {template.key!r} lacks a value ({exc.message})") from None
     except jinja2.TemplateError as exc:

@@ -28,6 +28,22 @@ def command(build_dir: Path, kind: str, value: float | None, out: Path, split: s
         raise click.UsageError("--kind constant needs --value (the paper's row uses --value 2.0)")
     if kind == "median" and value is not None:
         raise click.UsageError("--value is for --kind constant; the median baseline takes its values from the build")
+    from datagen.ownership import check_replaceable
+
+    check_replaceable(out, signature=_is_baseline_file)
     result = baselines.write_baseline(build_dir, out, kind=kind, value=value, split=split, fit_split=fit_split)
     answers = ", ".join(f"{task} {answer:g}" for task, answer in result.values.items())
     click.echo(f"wrote {result.count} {kind} predictions to {result.path} ({answers})")
+
+
+def _is_baseline_file(path: Path) -> bool:
+    """Whether ``path`` holds predictions this command wrote (its first line names a baseline model)."""
+    import json
+
+    with open(path, "rb") as handle:
+        first = handle.readline(65536)
+    try:
+        model = json.loads(first).get("model", "")
+    except (ValueError, AttributeError, RecursionError):
+        return False
+    return isinstance(model, str) and model.startswith("baseline-")

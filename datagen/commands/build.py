@@ -8,6 +8,10 @@ from pathlib import Path
 import click
 
 from datagen.engines import ENGINES
+from datagen.errors import DatagenError
+
+
+SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them all
 
 
 @click.command("build")
@@ -25,19 +29,22 @@ from datagen.engines import ENGINES
                    "See docs/sources/<name>.md.")
 @click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="YAML build config.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad frame instead of skipping it.")
-@click.option("--overwrite", is_flag=True, help="Replace a build of a different config in --out.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a build of a different config in --out (only the files datagen wrote are removed).")
+@click.option("--allow-nonempty", is_flag=True,
+              help="Build in a non-empty --out that is not a datagen build; its files are never changed.")
 @click.option("--format", "formats", multiple=True,
               help="Also export for a trainer (repeatable; see `datagen list writers`), as `datagen export` does.")
 @click.pass_context
 def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_option, seed, splits, workers, engine,
-            config_path, strict, overwrite, formats) -> None:
+            config_path, strict, overwrite, allow_nonempty, formats) -> None:
     """Build question/answer records from a source into OUT (resumes an interrupted build)."""
     from datagen.config import load_config
-    from datagen.pipeline import build, plan_shards
+    from datagen.pipeline import build, check_out_dir, plan_shards
 
     overrides = {"source": source, "root": str(root) if root else None, "tasks": tasks, "frames": frames,
                  "cameras": cameras, "every": every, "seed": seed, "splits": splits}
@@ -51,6 +58,7 @@ def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_op
         for format_name in formats:
             WRITERS.load_builtins().get(format_name)  # an unknown name fails before the build starts
     quiet = ctx.obj.get("quiet", False) if ctx.obj else False
+    check_out_dir(out_dir, allow_nonempty)
     shards = plan_shards(config)
     total_frames = sum(len(shard) for shard in shards)
     started = time.perf_counter()
@@ -63,9 +71,10 @@ def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_op
             bar.update(frames_done)
 
         manifest = build(config, out_dir, workers=workers, engine=engine, strict=strict, overwrite=overwrite,
-                         progress=progress, shards=shards)
+                         allow_nonempty=allow_nonempty, progress=progress, shards=shards)
     if not quiet:
         _summary(manifest, out_dir, time.perf_counter() - started)
+    check_not_empty(manifest, out_dir)
     for format_name in formats:
         from datagen.writers.base import export
 
@@ -74,9 +83,29 @@ def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_op
             click.echo(f"  exported {format_name}: {report.total_rows} rows in {report.out_dir}")
 
 
+class EmptyBuildError(DatagenError):
+    """A build finished without writing a single record."""
+
+
+def check_not_empty(manifest: dict, out_dir: Path) -> None:
+    """Raise EmptyBuildError, saying why, if the build wrote no record."""
+    if manifest["counts"]["total"]:
+        return
+    frames = manifest["frames"]
+    skipped = ", ".join(f"{reason} {n}" for reason, n in frames["skipped"].items())
+    why = f"{frames['planned']} frames planned"
+    why += f", {frames['outside_selected_splits']} outside the selected splits" if frames["outside_selected_splits"] else ""
+    why += f", skipped: {skipped}" if skipped else ""
+    first = next(iter(frames.get("skipped_errors", {}).values()), None)
+    why += f"; first: {first}" if first else ""
+    raise EmptyBuildError(f"{out_dir / 'manifest.json'}: the build wrote 0 records ({why})")
+
+
 def parse_options(pairs: tuple[str, ...]) -> dict:
     """``("sweeps=true", "cameras=[a, b]")`` -> ``{"sweeps": True, "cameras": ["a", "b"]}`` (values as YAML)."""
     import yaml
+
+    from datagen.synthetic.schema import yaml_value
 
     options = {}
     for pair in pairs:
@@ -84,7 +113,7 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
         if not sep or not key.strip():
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--source-option")
         try:
-            options[key.strip()] = yaml.safe_load(text) if text.strip() else None
+            options[key.strip()] = yaml_value(text) if text.strip() else None
         except yaml.YAMLError:
             raise click.BadParameter(f"{pair!r}: VALUE is not a YAML value", param_hint="--source-option") from None
     return options
@@ -111,3 +140,9 @@ def _summary(manifest: dict, out_dir: Path, seconds: float) -> None:
     skipped = manifest["frames"]["skipped"]
     if skipped:
         click.echo("  frames skipped: " + ", ".join(f"{reason} {n}" for reason, n in skipped.items()))
+    errors = manifest["frames"].get("skipped_errors", {})
+    for frame_id, message in list(errors.items())[:SHOW_SKIPPED]:
+        click.echo(f"warning: skipped {frame_id}: {message}", err=True)
+    if len(errors) > SHOW_SKIPPED:
+        click.echo(f"warning: {len(errors) - SHOW_SKIPPED} more skipped frames are listed in "
+                   f"{out_dir / 'manifest.json'} (frames.skipped_errors)", err=True)

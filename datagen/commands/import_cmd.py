@@ -26,27 +26,38 @@ from datagen.types import DEPTH_KINDS
 @click.option("--tasks", default=None, help="Comma-separated tasks (default: all six).")
 @click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="YAML build config; the options above override it.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad line instead of skipping it.")
-@click.option("--overwrite", is_flag=True, help="Replace a build of a different config in --out.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a build of a different config in --out (only the files datagen wrote are removed).")
+@click.option("--allow-nonempty", is_flag=True,
+              help="Build in a non-empty --out that is not a datagen build; its files are never changed.")
+@click.option("--follow-symlinks", is_flag=True, default=None,
+              help="Accept images reached through symbolic links that lead outside --images.")
 @click.pass_context
 def command(ctx, jsonl, images, out_dir, depth_kind, limit, tasks, seed, splits, workers, engine, config_path,
-            strict, overwrite) -> None:
-    """Build question/answer records from a DepthLM curated JSONL and its images into OUT."""
-    from datagen.commands.build import _summary
+            strict, overwrite, allow_nonempty, follow_symlinks) -> None:
+    """Build question/answer records from a DepthLM curated JSONL and its images into OUT.
+
+    A line that breaks the format is skipped and named (file:line) unless --strict.
+    """
+    from datagen.commands.build import _summary, check_not_empty
     from datagen.config import load_config
     from datagen.pipeline import build
 
     base = load_config(config_path)
-    options = {**base.source_options, "annotation": jsonl.name,
-               "images": str(images.resolve()) if images else None, "depth_kind": depth_kind, "limit": limit}
+    given = {"annotation": jsonl.name, "images": str(images.resolve()) if images else None,
+             "depth_kind": depth_kind, "limit": limit, "follow_symlinks": follow_symlinks}
+    options = {**base.source_options, **{k: v for k, v in given.items() if v is not None}}
     overrides = {"source": "depthlm", "root": str(jsonl.resolve().parent), "tasks": tasks, "seed": seed,
-                 "splits": splits, "source_options": {k: v for k, v in options.items() if v is not None}}
+                 "splits": splits, "source_options": options}
     config = load_config(config_path, overrides)
     started = time.perf_counter()
-    manifest = build(config, out_dir, workers=workers, engine=engine, strict=strict, overwrite=overwrite)
+    manifest = build(config, out_dir, workers=workers, engine=engine, strict=strict, overwrite=overwrite,
+                     allow_nonempty=allow_nonempty)
     if not (ctx.obj or {}).get("quiet", False):
         _summary(manifest, out_dir, time.perf_counter() - started)
+    check_not_empty(manifest, out_dir)

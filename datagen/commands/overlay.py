@@ -9,6 +9,9 @@ import click
 from datagen.commands.build import parse_options
 
 
+GENERATOR = "datagen overlay"
+
+
 @click.command("overlay")
 @click.option("--source", default=None, help="Source name (default: synthetic).")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder of the source.")
@@ -23,11 +26,14 @@ from datagen.commands.build import parse_options
               help="Half-size of each dot, pixels.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG to write.")
 def command(source, root, source_option, config_path, cameras, frame_id, index, radius, out) -> None:
-    """Draw the ground-truth labels of one frame over its image (red near, blue far)."""
-    from PIL import Image
+    """Draw the ground-truth labels of one frame over its image (red near, blue far).
 
+    An existing --out is replaced only if it is an overlay datagen wrote.
+    """
+    from datagen import ownership
     from datagen.config import load_config
     from datagen.errors import DatagenError
+    from datagen.images import png_software, signed_png
     from datagen.overlay import frame_overlay
     from datagen.pipeline import make_source, select_frames, source_image_view
 
@@ -44,5 +50,5 @@ def command(source, root, source_option, config_path, cameras, frame_id, index, 
     frame = source_obj.load_frame(frame_id)
     view = source_image_view(frame, config, source_obj.occlusion_defaults)
     image, stats = frame_overlay(frame, view, radius)
-    Image.fromarray(image).save(out)
+    ownership.write_file(out, signed_png(image, GENERATOR), signature=lambda path: png_software(path) == GENERATOR)
     click.echo(f"wrote {out}: {frame_id}, {stats.labels} labels, z {stats.z_min_m:.2f}-{stats.z_max_m:.2f} m")

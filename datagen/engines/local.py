@@ -6,9 +6,14 @@ import contextlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
-from datagen.errors import ConfigError
+from datagen.errors import ConfigError, DatagenError
+
+
+class WorkerDiedError(DatagenError):
+    """A worker process ended without a result (killed, or out of memory): a fault of the machine."""
 
 
 def run_local(config, out_dir: str, shards: list, *, workers: int = 1, strict: bool = False,
@@ -16,8 +21,8 @@ def run_local(config, out_dir: str, shards: list, *, workers: int = 1, strict: b
     """Build the shards with ``workers`` processes. Spawned, not forked: an OpenGL context does not survive a fork."""
     from datagen.pipeline import run_shard
 
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers!r}")
     if workers == 1 or len(shards) <= 1:
         for index, frame_ids in shards:
             summary = run_shard(config, out_dir, index, frame_ids, strict)
@@ -33,6 +38,9 @@ def run_local(config, out_dir: str, shards: list, *, workers: int = 1, strict: b
                 summary = future.result()
                 if on_done:
                     on_done(summary)
+        except BrokenProcessPool:
+            raise WorkerDiedError(f"a worker process of the build in {out_dir} died without a result (killed, or out "
+                                  "of memory); run the same command again to resume, with fewer --workers") from None
         except BaseException:
             for future in futures:
                 future.cancel()

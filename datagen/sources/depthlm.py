@@ -11,6 +11,14 @@ every dataset into a folder of images and a JSONL file, one object per image::
 Its loader opens ``os.path.join(image_folder, image.lstrip("/"))``, treats a pixel of
 ``[-1, -1]`` as "no label" and a focal length of 0 as equal to the other one; so do we.
 
+Each line is checked on its own: a line that breaks the format (bad JSON, a number too
+large for a float, a focal length or principal point no camera has, an image that is
+missing, unreadable or a decompression bomb) is a SourceError naming ``file:line``,
+which a build skips and counts (``--strict`` stops). An image path must stay below the
+image folder: ``..`` is refused without touching the file system, and a symbolic link
+that leads outside the folder is refused unless ``follow_symlinks`` is set (for datasets
+kept as symlink farms).
+
 Depth kind. The format does not say whether ``depth`` is z (along the optical axis) or
 range (Euclidean), and the release mixes them. The iBims-1 example holds z: read as z,
 the labels of 97 of its 100 images put more points on planes (within 1 cm, RANSAC) than
@@ -42,14 +50,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import CameraError, ConfigError, SourceError
+from datagen.errors import CameraError, ConfigError, SourceError, is_machine_fault
 from datagen.sources import register
 from datagen.sources.base import Source
 from datagen.types import DEPTH_KINDS, SPLITS, Camera, Frame
@@ -63,6 +74,10 @@ NO_LABEL_PIXEL = (-1, -1)  # the release's marker of a pixel without a label
 SPLIT_WORDS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                "test": "test"}
 _SCENE_AND_NUMBER = re.compile(r"^(?P<scene>.*?[A-Za-z].*?)[_\-. ]*\d+$")
+#: Widest horizontal or vertical field of view of a pinhole camera we accept, degrees.
+MAX_FOV_DEG = 170.0
+#: Farthest label, metres (no depth sensor or curated label reaches 10 km).
+MAX_DEPTH_M = 10_000.0
 
 
 @register(NAME)
@@ -82,6 +97,8 @@ class DepthLMSource(Source):
             sequence_from: "name", "folder" or "image" (see the module docstring).
             split: the split of every frame; None: from the JSONL name, if it says.
             limit: use only the first N lines that hold a record.
+            follow_symlinks: accept an image reached through a symbolic link that leads outside
+                ``images`` (``..`` in a path is refused always).
         """
 
         root: Path | None = None
@@ -91,6 +108,7 @@ class DepthLMSource(Source):
         sequence_from: str = "name"
         split: str | None = None
         limit: int | None = None
+        follow_symlinks: bool = False
 
         def __post_init__(self) -> None:
             if self.root is None:
@@ -106,6 +124,8 @@ class DepthLMSource(Source):
             limit = self.limit
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
                 raise ConfigError(f"depthlm source: limit must be a positive integer or empty, got {limit!r}")
+            if not isinstance(self.follow_symlinks, bool):
+                raise ConfigError(f"depthlm source: follow_symlinks must be true or false, got {self.follow_symlinks!r}")
 
     def __init__(self, config: "DepthLMSource.Config | None" = None) -> None:
         super().__init__(config)
@@ -124,16 +144,20 @@ class DepthLMSource(Source):
         return self.config.images if self.config.images is not None else self.config.root
 
     def frame_ids(self) -> list[str]:
+        """One id per non-blank line. Raises SourceError if the file holds no line at all."""
         stem = self.annotation_path.stem
-        return [f"{NAME}/{stem}/{index:06d}" for index in self._line_offsets()]
+        ids = [f"{NAME}/{stem}/{index:06d}" for index in self._line_offsets()]
+        if not ids:
+            raise SourceError(f"{self.annotation_path}: no records (the file is empty; expected one JSON object "
+                              "per line in the DepthLM curated format)")
+        return ids
 
     def load_frame(self, frame_id: str) -> Frame:
         index = self._line_index(frame_id)
         where = f"{self.annotation_path}:{index + 1}"
         entry = self._read_entry(index, where)
         camera = _camera(entry["intrinsics"], where)
-        relpath = str(entry["image"]).lstrip("/")
-        image_path = self.image_root / relpath
+        relpath, image_path = self._image_path(entry["image"], where)
         _check_image(image_path, camera, where)
         uv, depth = _labels(entry, camera, where)
         points, depth_map = _ground_truth(camera, uv, depth, self.config.depth_kind)
@@ -143,6 +167,28 @@ class DepthLMSource(Source):
                      split=self.config.split or split_from_name(self.annotation_path.name),
                      meta={"annotation": str(self.annotation_path), "line": index + 1, "image": relpath,
                            "depth_from": "depth_map", "labels": len(depth)})
+
+    def _image_path(self, image: object, where: str) -> tuple[str, Path]:
+        """The line's image path relative to the image folder, and the file, kept below that folder.
+
+        Raises:
+            SourceError: not a path, ``..`` in it, or (unless ``follow_symlinks``) a symbolic link
+                that leads outside the image folder.
+        """
+        if not isinstance(image, str) or not image.strip("/") or "\0" in image:
+            raise SourceError(f"{where}: image must be a path relative to the image folder, got {str(image)[:80]!r}")
+        relpath = image.lstrip("/")
+        if ".." in PurePosixPath(relpath).parts:
+            raise SourceError(f"{where}: image path {image!r} leaves the image folder ('..' is refused)")
+        root = self.image_root
+        path = root / relpath
+        if not self.config.follow_symlinks:
+            real_root = Path(os.path.realpath(root))
+            real = Path(os.path.realpath(path))
+            if real != real_root and real_root not in real.parents:
+                raise SourceError(f"{where}: image {relpath!r} is a symbolic link to {real}, outside the image folder "
+                                  f"{root} (pass follow_symlinks / --follow-symlinks to allow links)")
+        return relpath, path
 
     def _line_offsets(self) -> dict[int, int]:
         """0-based line index -> byte offset of every non-blank line (the first ``limit``)."""
@@ -173,8 +219,8 @@ class DepthLMSource(Source):
             line = handle.readline()
         try:
             entry = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{where}: not a JSON object ({exc})") from None
+        except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, an integer past Python's digit limit
+            raise SourceError(f"{where}: not a JSON object ({str(exc)[:200]})") from None
         if not isinstance(entry, dict):
             raise SourceError(f"{where}: expected a JSON object, got {type(entry).__name__}")
         missing = [key for key in REQUIRED_KEYS if key not in entry]
@@ -221,7 +267,10 @@ def _number_list(value: object, length: int | None, what: str, where: str) -> np
     """A list of finite numbers (of ``length`` if given) as float64, else SourceError."""
     ok = isinstance(value, list) and (length is None or len(value) == length) \
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    array = np.asarray(value, dtype=np.float64) if ok else None
+    try:
+        array = np.asarray(value, dtype=np.float64) if ok else None
+    except OverflowError:  # an integer beyond float range
+        array = None
     if array is None or not np.all(np.isfinite(array)):
         size = f"{length} " if length is not None else ""
         raise SourceError(f"{where}: {what} must be a list of {size}finite numbers, got {str(value)[:80]}")
@@ -233,22 +282,42 @@ def _camera(intrinsics: object, where: str) -> Camera:
     fx, fy, cx, cy, width, height = _number_list(intrinsics, 6, "intrinsics [fx, fy, cx, cy, w, h]", where)
     if fx == 0.0 or fy == 0.0:  # the release's loader does the same
         fx, fy = fx or fy, fy or fx
-    if width != int(width) or height != int(height):
-        raise SourceError(f"{where}: intrinsics width and height must be whole pixels, got {width}, {height}")
+    if width != int(width) or height != int(height) or width < 1 or height < 1 \
+            or width * height > Image.MAX_IMAGE_PIXELS:
+        raise SourceError(f"{where}: intrinsics width and height must be whole pixels, at most "
+                          f"{Image.MAX_IMAGE_PIXELS} in all, got {width:g}, {height:g}")
+    _check_lens(fx, fy, cx, cy, width, height, where)
     try:
         return Camera.from_intrinsics(fx, fy, cx, cy, int(width), int(height))
     except CameraError as exc:
         raise SourceError(f"{where}: bad intrinsics {intrinsics} ({exc})") from None
 
 
+def _check_lens(fx: float, fy: float, cx: float, cy: float, width: float, height: float, where: str) -> None:
+    """A focal length no wider than MAX_FOV_DEG and a principal point within one image size of the image."""
+    least_focal = max(width, height) / 2 / math.tan(math.radians(MAX_FOV_DEG / 2))
+    if min(fx, fy) < least_focal:
+        raise SourceError(f"{where}: focal length {min(fx, fy):g} px gives a field of view over {MAX_FOV_DEG:g} "
+                          f"degrees on a {width:g}x{height:g} image (at least {least_focal:.3g} px expected)")
+    if not (-width <= cx <= 2 * width and -height <= cy <= 2 * height):
+        raise SourceError(f"{where}: principal point ({cx:g}, {cy:g}) lies far outside the {width:g}x{height:g} "
+                          "image (expected within one image size of it)")
+
+
 def _check_image(path: Path, camera: Camera, where: str) -> None:
     """The image exists and has the size the intrinsics state (reads the header only)."""
     try:
-        with Image.open(path) as image:
-            size = image.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                size = image.size
     except FileNotFoundError:
         raise SourceError(f"{where}: image file {path} not found") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SourceError(f"{where}: image {path} refused as a decompression bomb ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        if is_machine_fault(exc):
+            raise
         raise SourceError(f"{where}: image {path} is not readable ({exc})") from None
     if size != (camera.width, camera.height):
         raise SourceError(f"{where}: image {path} is {size[0]}x{size[1]} px but intrinsics say "
@@ -268,8 +337,9 @@ def _labels(entry: dict, camera: Camera, where: str) -> tuple[np.ndarray, np.nda
         bad = int(np.flatnonzero((uv != np.round(uv)).any(axis=1) | ~camera.contains(uv))[0])
         raise SourceError(f"{where}: pixel_coords must be whole pixels inside the {camera.width}x"
                           f"{camera.height} image, got {uv[bad].tolist()}")
-    if np.any(depth <= 0):
-        raise SourceError(f"{where}: depth must be metres > 0, got {float(depth[depth <= 0][0])}")
+    if np.any(depth <= 0) or np.any(depth > MAX_DEPTH_M):
+        bad = float(depth[(depth <= 0) | (depth > MAX_DEPTH_M)][0])
+        raise SourceError(f"{where}: depth must be metres > 0 and at most {MAX_DEPTH_M:g}, got {bad:g}")
     if (~keep).any():
         log.debug("%s: %d pixels marked [-1, -1] (no label) left out", where, int((~keep).sum()))
     return uv, depth

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from datagen.errors import ConfigError
 from datagen.render.scene import PATTERNS
 from datagen.synthetic.schema import (
@@ -32,6 +30,7 @@ from datagen.synthetic.schema import (
     check_choice,
     check_range,
     config_error,
+    load_yaml,
     read_dataclass,
     read_value,
 )
@@ -63,6 +62,10 @@ _SHAPES = ("box", "cylinder", "sphere", "cone")
 #: Kinds that only make sense against a wall.
 WALL_ONLY = ("door", "window")
 PATH_KINDS = ("walk", "drive", "orbit")
+#: Upper bounds that keep a recipe's scenes buildable in memory and time.
+MAX_SEQUENCES = 100_000
+MAX_FRAMES_PER_RECIPE = 1_000_000  # sequences x path.frames
+MAX_OBJECT_COUNT = 1000  # objects of one kind per scene
 CAMERA_REDRAW = ("frame", "sequence")
 YAW_MODES = ("aligned", "free")
 
@@ -133,7 +136,8 @@ class ObjectSpec:
 
     def __post_init__(self) -> None:
         check_choice(self.kind, KIND_SIZES, "kind")
-        check(self.count.lo >= 0, "count", f"must be >= 0, got [{self.count.lo}, {self.count.hi}]")
+        check(self.count.lo >= 0 and self.count.hi <= MAX_OBJECT_COUNT, "count",
+              f"must be from 0 to {MAX_OBJECT_COUNT} per scene, got [{self.count.lo}, {self.count.hi}]")
         names = KIND_SIZES[self.kind]
         check(len(self.size_m) == len(names), "size_m",
               f"kind {self.kind!r} takes {len(names)} sizes [{', '.join(names)}] in metres, "
@@ -519,6 +523,11 @@ class Recipe:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"{where}: {name}: must be an integer >= {minimum}, got {value!r}")
+        if self.sequences > MAX_SEQUENCES:
+            raise ConfigError(f"{where}: sequences: must be at most {MAX_SEQUENCES}, got {self.sequences}")
+        if self.sequences * self.path.frames > MAX_FRAMES_PER_RECIPE:
+            raise ConfigError(f"{where}: sequences x path.frames must be at most {MAX_FRAMES_PER_RECIPE} frames, "
+                              f"got {self.sequences} x {self.path.frames}")
 
     @property
     def frames_per_sequence(self) -> int:
@@ -542,16 +551,10 @@ def load_recipe(path: Path | str) -> Recipe:
         path: a ``.yaml`` file; the recipe's name is its stem.
 
     Raises:
-        ConfigError: unreadable file, bad YAML, or any malformed field (named by its path).
+        ConfigError: unreadable file, bad YAML, a key given twice, or any malformed field (named by its path).
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the recipe ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return parse_recipe(data, name=path.stem, file=path)
+    return parse_recipe(load_yaml(path, "recipe"), name=path.stem, file=path)
 
 
 def parse_recipe(data: Any, name: str, file: Path | str = "<recipe>") -> Recipe:

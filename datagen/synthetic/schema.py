@@ -6,12 +6,17 @@ A recipe section is a frozen dataclass whose fields carry the types below (``Ran
 ConfigError that names the file, the field as a path (``objects[2].size_m``) and what is
 allowed. A dataclass's own ``__post_init__`` checks raise :class:`FieldError`, which the
 reader turns into a ConfigError at that field's path.
+
+The same reader checks a build configuration (``datagen.config``) and a source's options.
+``load_yaml`` reads a file with PyYAML's safe loader but refuses a key given twice in one
+mapping (PyYAML would keep the last silently).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -19,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from datagen.errors import ConfigError
+
+#: Largest side of an image a recipe or config may ask for, pixels (8K is 7680).
+MAX_IMAGE_SIDE_PX = 8192
 
 
 class FieldError(ValueError):
@@ -127,8 +136,9 @@ def _read_triple(value: Any, kind: type) -> tuple:
         raise FieldError("", f"must be a list of {count} numbers, got {_describe(value)}")
     if kind is Size:
         numbers = tuple(_number(v, integer=True) for v in value)
-        if min(numbers) < 1:
-            raise FieldError("", f"must be [width, height] in pixels, both >= 1, got {list(value)}")
+        if min(numbers) < 1 or max(numbers) > MAX_IMAGE_SIDE_PX:
+            raise FieldError("", f"must be [width, height] in pixels, each from 1 to {MAX_IMAGE_SIDE_PX}, "
+                                 f"got {list(value)}")
         return Size(numbers)
     numbers = tuple(float(_number(v)) for v in value)
     if kind is RGB and (min(numbers) < 0 or max(numbers) > 1):
@@ -149,7 +159,19 @@ def _read_scalar(value: Any, kind: type) -> Any:
         if not isinstance(value, str) or not value:
             raise FieldError("", f"must be a non-empty string, got {_describe(value)}")
         return value
-    raise TypeError(f"recipe schema: unsupported type {kind!r}")  # a bug in a dataclass, not in a recipe
+    if kind is Path:
+        if isinstance(value, Path):
+            return value
+        return Path(_read_scalar(value, str))
+    if kind in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise FieldError("", f"must be a list, got {_describe(value)}")
+        return kind(tuple(v) if isinstance(v, list) else v for v in value)
+    if kind is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise FieldError("", f"must be a mapping with string keys, got {_describe(value)}")
+        return dict(value)
+    return value  # Any, or a type the dataclass checks itself in __post_init__
 
 
 def read_value(value: Any, kind: Any, file: Path | str, path: str) -> Any:
@@ -160,8 +182,16 @@ def read_value(value: Any, kind: Any, file: Path | str, path: str) -> Any:
             if value is None and type(None) in args:
                 return None
             return read_value(value, next(a for a in args if a is not type(None)), file, path)
+        if origin is typing.Literal:
+            if value not in args or isinstance(value, bool) != any(isinstance(a, bool) for a in args):
+                raise FieldError("", f"must be one of {', '.join(map(repr, args))}, got {_describe(value)}")
+            return value
+        if origin is tuple and (len(args) != 2 or args[1] is not Ellipsis):
+            return _read_fixed_tuple(value, args, file, path)
         if origin is tuple:
             return _read_tuple(value, args[0], file, path)
+        if origin is list:
+            return list(_read_tuple(value, args[0], file, path))
         if origin is dict:
             return _read_dict(value, args[1], file, path)
         if dataclasses.is_dataclass(kind) and kind not in (Range, IntRange):
@@ -182,6 +212,13 @@ def _read_tuple(value: Any, item: Any, file: Path | str, path: str) -> tuple:
     if not isinstance(value, list) or single_triple:
         value = [value]
     return tuple(read_value(v, item, file, join_path(path, f"[{i}]")) for i, v in enumerate(value))
+
+
+def _read_fixed_tuple(value: Any, items: tuple, file: Path | str, path: str) -> tuple:
+    """A YAML list of exactly ``len(items)`` values, each read as its own type."""
+    if not isinstance(value, (list, tuple)) or len(value) != len(items):
+        raise FieldError("", f"must be a list of {len(items)} values, got {_describe(value)}")
+    return tuple(read_value(v, kind, file, join_path(path, f"[{i}]")) for i, (v, kind) in enumerate(zip(value, items)))
 
 
 def _read_dict(value: Any, item: Any, file: Path | str, path: str) -> dict:
@@ -218,6 +255,67 @@ def read_dataclass(cls: type, data: Any, file: Path | str, path: str = "") -> An
         return cls(**values)
     except FieldError as exc:
         raise config_error(file, join_path(path, exc.field), exc.message) from None
+    except ConfigError as exc:  # a check of a dataclass that names its own fields
+        raise config_error(file, path, str(exc)) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key that appears twice in one mapping, and reading
+    ``1e7`` as a number as YAML 1.2 does (YAML 1.1 wants ``1.0e+7`` and reads ``1e7`` as text)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = key in first_line
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first_line[key]})", key_node.start_mark)
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def yaml_value(text: str) -> Any:
+    """A YAML value read as the config files are (``1e7`` a number, no repeated keys).
+
+    Raises:
+        yaml.YAMLError: ``text`` is not YAML.
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_yaml(path: Path | str, what: str = "file") -> Any:
+    """Parse a UTF-8 YAML file; every failure is a ConfigError naming the file (and line).
+
+    Raises:
+        ConfigError: unreadable, not UTF-8, not YAML, or a key repeated in one mapping.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        if problem.startswith("duplicate key"):
+            raise ConfigError(f"{where}: {problem} in the {what}") from None
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the {what} is nested too deeply") from None
 
 
 def field_names(cls: type) -> str:

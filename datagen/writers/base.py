@@ -12,6 +12,10 @@ memory does not grow with the size of the build:
    otherwise) through a temporary file renamed when the export succeeds;
 4. let the format add its file-level extras (``finish``: a dataset_info.json, a meta file).
 
+Every file is claimed in the ledger of the build folder (or of the export folder, when it
+lies outside the build) before it is moved into place, and a file there that datagen did
+not write is never replaced nor removed (datagen.ownership).
+
 ``export()`` is the entry point the CLI calls.
 """
 
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Iterable, Iterator
 
+from datagen import ownership
 from datagen.errors import DatagenError
 from datagen.records import check_build_dir, iter_records
 from datagen.types import SPLITS
@@ -107,8 +112,9 @@ class JsonlSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.tmp = ownership.tmp_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        ownership.check_replaceable(path)  # before writing, not after
         self.handle = open(self.tmp, "w", encoding="utf-8")
 
     def write(self, row: dict) -> None:
@@ -116,14 +122,21 @@ class JsonlSink:
         self.handle.write("\n")
 
     def close(self) -> None:
-        """Finish the file and move it into place."""
-        self.handle.close()
-        os.replace(self.tmp, self.path)
+        """Finish the file and move it into place (claimed in the ledger first)."""
+        with ownership.naming(self.path):
+            self.handle.close()
+        ownership.commit(self.tmp, self.path)
 
     def abort(self) -> None:
-        """Drop the unfinished file."""
-        self.handle.close()
-        self.tmp.unlink(missing_ok=True)
+        """Drop the unfinished file (also when the disk that refused it refuses the close)."""
+        try:
+            self.handle.close()
+        except OSError:
+            pass
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 class JsonArraySink(JsonlSink):
@@ -266,19 +279,29 @@ class Writer:
 
     def run(self) -> ExportReport:
         """Export every selected record; return what was written and skipped."""
+        if os.path.lexists(self.out_dir) and not self.out_dir.is_dir():
+            raise ExportError(f"{self.out_dir}: exists and is not a folder; the export needs a folder")
         sinks: dict[str, JsonlSink] = {}
         try:
             for split, row in self.rows(self._counted(self.records())):
                 if split not in sinks:
                     sinks[split] = self.open_sink(self.out_dir / self.file_name(split))
-                sinks[split].write(row)
+                with ownership.naming(sinks[split].path):
+                    sinks[split].write(row)
                 self.report.rows[split] += 1
-        except BaseException:
+            with ownership.naming(self.out_dir):
+                return self._close(sinks)
+        except BaseException:  # a closed sink's file is in place: abort drops only what is unfinished
             for sink in [*sinks.values(), self._skipped_sink]:
                 if sink is not None:
                     sink.abort()
             raise
-        return self._close(sinks)
+
+    def _claim_out_dir(self) -> None:
+        """Make sure a ledger covers ``out_dir``: the build's when inside it, else the export folder's own."""
+        if ownership.find_root(self.out_dir) is None:
+            inside = self.out_dir == self.build_dir or self.build_dir in self.out_dir.parents
+            ownership.mark_root(self.build_dir if inside else self.out_dir)
 
     def _counted(self, records: Iterable[dict]) -> Iterator[dict]:
         for record in records:
@@ -286,6 +309,7 @@ class Writer:
             yield record
 
     def _close(self, sinks: dict) -> ExportReport:
+        self._claim_out_dir()
         files = {}
         for split in sorted(sinks, key=SPLITS.index):
             sinks[split].close()
@@ -296,7 +320,7 @@ class Writer:
             self._skipped_sink.close()
             self.report.skipped_file = skipped_path
         else:
-            skipped_path.unlink(missing_ok=True)  # from an earlier export of this folder
+            ownership.remove_if_owned(skipped_path)  # from an earlier export of this folder
         if not files:
             log.warning("%s export of %s wrote no rows (no records in splits %s)", self.name,
                         self.build_dir, ",".join(self.options.splits or SPLITS))
@@ -311,10 +335,7 @@ def malformed(record: dict, exc: Exception) -> ExportError:
 
 def write_json(path: Path, data: object) -> Path:
     """Write a small JSON document (an extra such as dataset_info.json) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    ownership.write_file(Path(path), (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return path
 
 

@@ -31,9 +31,9 @@ became ``List``). Writes with pyarrow (a core dependency).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from datagen import ownership
 from datagen._optional import require
 from datagen.writers import register
 from datagen.writers.base import Writer
@@ -76,8 +76,9 @@ class ParquetSink:
         self.pa = require("pyarrow", "parquet")
         self.pq = require("pyarrow.parquet", "parquet", package="pyarrow")
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.tmp = ownership.tmp_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        ownership.check_replaceable(path)
         self.schema = arrow_schema()
         self.writer = self.pq.ParquetWriter(str(self.tmp), self.schema)
         self.buffer: list[dict] = []
@@ -99,7 +100,7 @@ class ParquetSink:
     def close(self) -> None:
         self.flush()
         self.writer.close()
-        os.replace(self.tmp, self.path)
+        ownership.commit(self.tmp, self.path)
 
     def abort(self) -> None:
         self.buffer = []

@@ -90,7 +90,7 @@ def test_malformed_recipe_names_file_field_and_allowed(tmp_path, name, mutate, e
 def test_not_yaml_and_not_a_mapping(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("family: room\nobjects: [\n")
-    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"broken\.yaml:3: not valid YAML"):
         load_recipe(broken)
     with pytest.raises(ConfigError, match="must be a mapping"):
         parse_recipe(["family", "room"], name="x", file="x.yaml")
