@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 from pathlib import Path
@@ -11,26 +10,15 @@ import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from datagen import ownership
-from datagen.errors import SourceError
+from datagen.errors import SourceError, is_machine_fault
 from datagen.ownership import Ledger, OwnershipError
 from datagen.types import Frame
 
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG"}
 
 
-#: errno values of an OSError that is the machine's, not the file's: reading again later may succeed.
-MACHINE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EIO, errno.ENOMEM, errno.EMFILE, errno.ENFILE,
-                            errno.ESTALE, errno.ETIMEDOUT, errno.EAGAIN, errno.EINTR})
-
-
 class ImageReadError(SourceError):
     """A frame's image file is missing, unreadable, or not the camera's size."""
-
-
-def is_machine_fault(exc: BaseException) -> bool:
-    """Whether an error met while reading an input file is the machine's (permissions, I/O, memory),
-    so the build must stop and be resumed rather than skip the frame for good."""
-    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS)
 
 
 def load_frame_image(frame: Frame) -> np.ndarray:

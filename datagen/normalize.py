@@ -48,6 +48,7 @@ from PIL import Image
 from scipy import ndimage
 
 from datagen.errors import ConfigError, GeometryError
+from datagen.processors import DEFAULT_PRESET, PixelGrid, pixel_grid
 from datagen.geometry.cameras import MIN_Z_M
 from datagen.geometry.projection import project_points
 from datagen.types import Camera, DepthView
@@ -95,6 +96,11 @@ class NormalizeConfig:
         max_side_px: a larger image is cropped (centre, or random when ``crop == "random"``)
             so that no side exceeds it; cropping keeps the unified focal length, which a
             rescale would break.
+        processor: the image processor the data is for (``datagen.processors.PRESETS``): the
+            image is then cropped, last, to a size that processor passes without resizing
+            (sides on its patch grid, within its pixel budget); "none" crops nothing.
+        max_pixels: the pixel budget instead of the preset's.
+        side_multiple: the patch grid instead of the preset's.
     """
 
     target_focal_px: float = 1000.0
@@ -102,6 +108,9 @@ class NormalizeConfig:
     crop_min_size: tuple[int, int] | None = None
     crop_max_size: tuple[int, int] | None = None
     max_side_px: int | None = None
+    processor: str = DEFAULT_PRESET
+    max_pixels: int | None = None
+    side_multiple: int | None = None
 
     def __post_init__(self) -> None:
         focal = self.target_focal_px
@@ -119,6 +128,15 @@ class NormalizeConfig:
         if self.max_side_px is not None and not _positive_int(self.max_side_px):
             raise ConfigError(f"NormalizeConfig.max_side_px must be None or a positive integer, "
                               f"got {self.max_side_px!r}")
+        try:
+            self.grid
+        except ConfigError as exc:
+            raise ConfigError(f"NormalizeConfig: {exc}") from None
+
+    @property
+    def grid(self) -> PixelGrid:
+        """The sizes the target processor passes unchanged (preset, with the overrides)."""
+        return pixel_grid(self.processor, self.max_pixels, self.side_multiple)
 
     def _check_crop_bounds(self, lo: tuple[int, int] | None, hi: tuple[int, int] | None) -> None:
         if self.crop == "none" and (lo or hi):
@@ -598,6 +616,10 @@ def _plan_crop(width: int, height: int, config: NormalizeConfig,
     x0, y0 = _offset(width - w, random, rng), _offset(height - h, random, rng)
     if config.max_side_px is not None:  # a further crop inside the first keeps the focal length
         w2, h2 = min(w, config.max_side_px), min(h, config.max_side_px)
+        x0, y0 = x0 + _offset(w - w2, random, rng), y0 + _offset(h - h2, random, rng)
+        w, h = w2, h2
+    if config.grid.limits_anything:  # last, the size the processor passes without resizing
+        w2, h2 = config.grid.crop_size(w, h)
         x0, y0 = x0 + _offset(w - w2, random, rng), y0 + _offset(h - h2, random, rng)
         w, h = w2, h2
     return x0, y0, w, h

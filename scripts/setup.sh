@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up datagen on a fresh machine: system libraries (apt, as root or with sudo), then a
-# virtual environment in .venv with datagen and its test tools. Safe to run again.
+# virtual environment in .venv with datagen, its trainer (the train extra) and its test
+# tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,8 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# torch first, pinned: on the development and CI machines pip takes 2.13.0 from the CPU wheel kept on disk
+# (about 750 MB installed), where a bare requirement would pull a CUDA build of several GB; the train
+# extra's range then installs nothing more. On a GPU machine, set TORCH to the build you want.
+.venv/bin/python -m pip install -q "${TORCH:-torch==2.13.0}"
+.venv/bin/python -m pip install -q -e '.[dev,train]'

@@ -112,3 +112,17 @@ def test_back_faces_of_a_scan_give_no_label_when_the_scene_culls_them():
     assert len(seen) > 1000 and len(culled) == 0
     flipped = trimesh.Trimesh(vertices=triangle.vertices, faces=[[0, 2, 1]], process=False)
     assert len(mesh_view(Scene((SceneObject("t", "scan", flipped),), cull_back_faces=True), camera)) == len(seen)
+
+
+def test_source_option_values_read_as_the_config_files_do():
+    import click
+    import pytest
+
+    from datagen.commands.build import parse_options
+
+    assert parse_options(("n=1e7", "cams=[a, b]", "flag=true", "empty=")) == \
+        {"n": 1e7, "cams": ["a", "b"], "flag": True, "empty": None}
+    with pytest.raises(click.BadParameter, match="expected KEY=VALUE"):
+        parse_options(("novalue",))
+    with pytest.raises(click.BadParameter, match="not a YAML value"):
+        parse_options(("x={a: 1, a: 2}",))

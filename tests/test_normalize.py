@@ -49,7 +49,7 @@ def _anisotropic_skewed_camera(model: str = "pinhole") -> Camera:
 
 def test_resize_by_hand():
     camera = make_camera(fx=500.0, fy=250.0, cx=319.5, cy=239.5, width=640, height=480)
-    chain = plan_normalization(camera, NormalizeConfig())
+    chain = plan_normalization(camera, NormalizeConfig(processor="none"))
     assert [type(s) for s in chain.steps] == [Resize]
     assert chain.camera.intrinsics() == [1000.0, 1000.0, 639.5, 959.5, 1280, 1920]
     # the left edge of pixel 0 stays at -0.5; the centre of pixel 0 moves to 0.5 (x2) and 1.5 (x4)
@@ -60,7 +60,7 @@ def test_resize_by_hand():
 
 def test_crop_by_hand():
     camera = make_camera(fx=1000.0, cx=600.0, cy=200.0, width=1200, height=400)
-    chain = plan_normalization(camera, NormalizeConfig(crop="center", crop_max_size=(1000, 300)))
+    chain = plan_normalization(camera, NormalizeConfig(processor="none", crop="center", crop_max_size=(1000, 300)))
     assert chain.to_record() == [["crop", [100, 50, 1000, 300]]]
     assert chain.camera.intrinsics() == [1000.0, 1000.0, 500.0, 150.0, 1000, 300]
     np.testing.assert_array_equal(chain.apply_pixels(np.array([[100.0, 50.0], [7.25, 3.5]])),
@@ -97,7 +97,7 @@ def test_planned_focal_is_exactly_the_target_and_isotropic():
     for fx, fy, target in zip(rng.uniform(200, 3000, 200), rng.uniform(200, 3000, 200),
                               rng.choice([1000.0, 500.0, 777.7], 200)):
         camera = make_camera(fx=fx, fy=fy, width=320, height=240)
-        chain = plan_normalization(camera, NormalizeConfig(target_focal_px=target))
+        chain = plan_normalization(camera, NormalizeConfig(processor="none", target_focal_px=target))
         assert chain.camera.fx == target and chain.camera.fy == target
         assert chain.camera.width == int(np.floor(320 * target / fx))
         assert chain.camera.height == int(np.floor(240 * target / fy))
@@ -105,7 +105,7 @@ def test_planned_focal_is_exactly_the_target_and_isotropic():
 
 def test_camera_at_the_target_focal_is_left_alone():
     camera = make_camera(fx=1000.0)
-    chain = plan_normalization(camera, NormalizeConfig())
+    chain = plan_normalization(camera, NormalizeConfig(processor="none"))
     assert chain.steps == () and chain.to_record() == []
     assert chain.camera.intrinsics() == camera.intrinsics()
 
@@ -235,18 +235,18 @@ def test_crop_mask_keeps_the_cropped_pixels():
 
 def test_a_pincushion_lens_normalised_loses_its_corners_only():
     camera = make_camera("radtan", fx=700.0, width=640, height=480, dist=[0.25, 0.05, 0.0, 0.0])
-    chain = plan_normalization(camera, NormalizeConfig(crop="center", crop_max_size=(900, 680)))
+    chain = plan_normalization(camera, NormalizeConfig(processor="none", crop="center", crop_max_size=(900, 680)))
     assert [type(s) for s in chain.steps] == [Undistort, Resize, Crop]
     out = chain.apply_image(np.full((480, 640, 3), 128, dtype=np.uint8))
     valid = chain.valid_mask()
     assert (out[valid] == 128).all() and (out[~valid] != 128).mean() > 0.9
     assert not valid[0, 0] and not valid[-1, -1] and valid[300, 400] and 0.01 < (~valid).mean() < 0.3
-    assert plan_normalization(make_camera(fx=500.0), NormalizeConfig()).valid_mask().all()
+    assert plan_normalization(make_camera(fx=500.0), NormalizeConfig(processor="none")).valid_mask().all()
 
 
 def test_zero_coefficient_lens_is_copied_and_becomes_pinhole():
     camera = make_camera("radtan", fx=1000.0, dist=[0.0, 0.0, 0.0, 0.0])
-    chain = plan_normalization(camera, NormalizeConfig())
+    chain = plan_normalization(camera, NormalizeConfig(processor="none"))
     image = np.random.default_rng(0).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
     np.testing.assert_array_equal(chain.apply_image(image), image)
     assert chain.camera.model == "pinhole"
@@ -309,7 +309,7 @@ def test_chain_maps_projections_to_projections(camera, data, seed):
 def test_planned_chain_maps_projections_to_projections(camera, seed, target, crop):
     sizes = {"none": {}, "center": {"crop_max_size": (700, 400)},
              "random": {"crop_min_size": (100, 80), "crop_max_size": (900, 700)}}[crop]
-    config = NormalizeConfig(target_focal_px=target, crop=crop, max_side_px=1500, **sizes)
+    config = NormalizeConfig(processor="none", target_focal_px=target, crop=crop, max_side_px=1500, **sizes)
     chain = plan_normalization(camera, config, np.random.default_rng(seed))
     assert chain.camera.fx == target == chain.camera.fy
     assert max(chain.camera.width, chain.camera.height) <= 1500
@@ -344,7 +344,7 @@ def test_chain_mask_marks_the_pixels_that_show_the_source(camera, data):
 
 def test_random_crop_is_deterministic_for_a_seed_and_within_bounds():
     camera = make_camera(fx=500.0, width=640, height=480)  # 1280 x 960 after resizing
-    config = NormalizeConfig(crop="random", crop_min_size=(300, 200), crop_max_size=(900, 2000))
+    config = NormalizeConfig(processor="none", crop="random", crop_min_size=(300, 200), crop_max_size=(900, 2000))
     records = []
     for seed in range(30):
         chain = plan_normalization(camera, config, np.random.default_rng(seed))
@@ -358,23 +358,23 @@ def test_random_crop_is_deterministic_for_a_seed_and_within_bounds():
 
 
 def test_random_crop_without_rng_is_refused():
-    config = NormalizeConfig(crop="random", crop_max_size=(100, 100))
+    config = NormalizeConfig(processor="none", crop="random", crop_max_size=(100, 100))
     with pytest.raises(ConfigError, match="rng"):
         plan_normalization(make_camera(), config)
 
 
 def test_center_crop_larger_than_the_image_is_clipped():
     camera = make_camera(fx=1000.0, width=640, height=480)
-    chain = plan_normalization(camera, NormalizeConfig(crop="center", crop_max_size=(5000, 300)))
+    chain = plan_normalization(camera, NormalizeConfig(processor="none", crop="center", crop_max_size=(5000, 300)))
     assert chain.to_record() == [["crop", [0, 90, 640, 300]]]
 
 
 def test_max_side_crops_instead_of_rescaling():
     camera = make_camera(fx=500.0, width=640, height=480)  # 1280 x 960 after resizing
-    chain = plan_normalization(camera, NormalizeConfig(max_side_px=1000))
+    chain = plan_normalization(camera, NormalizeConfig(processor="none", max_side_px=1000))
     assert chain.to_record() == [["resize", 2.0], ["crop", [140, 0, 1000, 960]]]
     assert chain.camera.fx == 1000.0
-    chain = plan_normalization(camera, NormalizeConfig(max_side_px=1000, crop="random",
+    chain = plan_normalization(camera, NormalizeConfig(processor="none", max_side_px=1000, crop="random",
                                                        crop_min_size=(1100, 900)),
                                np.random.default_rng(0))
     x0, y0, w, h = chain.to_record()[1][1]
@@ -383,7 +383,7 @@ def test_max_side_crops_instead_of_rescaling():
 
 def test_records_are_json():
     camera = make_camera("radtan", fx=600.0, fy=650.0)
-    chain = plan_normalization(camera, NormalizeConfig(crop="center", crop_max_size=(800, 600)))
+    chain = plan_normalization(camera, NormalizeConfig(processor="none", crop="center", crop_max_size=(800, 600)))
     record = json.loads(json.dumps(chain.to_record()))
     assert [r[0] for r in record] == ["undistort", "resize", "crop"]
     assert record[1][1] == [1000.0 / 600.0, 1000.0 / 650.0]
@@ -402,7 +402,7 @@ def test_records_are_json():
 def test_bad_config_values_name_the_field(field, value):
     base = {"crop": "random", "crop_max_size": (100, 100)} if field.startswith("crop_") else {}
     with pytest.raises(ConfigError, match=field):
-        NormalizeConfig(**{**base, field: value})
+        NormalizeConfig(processor="none", **{**base, field: value})
 
 
 @pytest.mark.parametrize("kwargs, field", [
@@ -414,18 +414,18 @@ def test_bad_config_values_name_the_field(field, value):
 ])
 def test_inconsistent_crop_settings_are_refused(kwargs, field):
     with pytest.raises(ConfigError, match=field):
-        NormalizeConfig(**kwargs)
+        NormalizeConfig(processor="none", **kwargs)
 
 
 def test_config_accepts_lists_from_yaml():
-    config = NormalizeConfig(crop="random", crop_min_size=[10, 20], crop_max_size=[30, 40],
+    config = NormalizeConfig(processor="none", crop="random", crop_min_size=[10, 20], crop_max_size=[30, 40],
                              target_focal_px=800)
     assert config.crop_min_size == (10, 20) and config.crop_max_size == (30, 40)
     assert config.target_focal_px == 800.0
 
 
 def test_image_of_the_wrong_size_or_type_is_refused():
-    chain = plan_normalization(make_camera("radtan", fx=500.0), NormalizeConfig())
+    chain = plan_normalization(make_camera("radtan", fx=500.0), NormalizeConfig(processor="none"))
     with pytest.raises(DatagenError, match="641x480.*camera is 640x480"):
         chain.apply_image(np.zeros((480, 641, 3), dtype=np.uint8))
     with pytest.raises(DatagenError, match="uint8"):
@@ -470,7 +470,7 @@ def test_normalized_view_reprojects_and_agrees_with_the_pixel_mapping(model):
     uv, _ = camera.project(points)
     inside = camera.contains(uv)
     view = DepthView.from_points(camera, points[inside], uv[inside], depth_from="mesh")
-    config = NormalizeConfig(crop="random", crop_min_size=(200, 150), crop_max_size=(300, 250))
+    config = NormalizeConfig(processor="none", crop="random", crop_min_size=(200, 150), crop_max_size=(300, 250))
     chain = plan_normalization(camera, config, rng)
     out = normalize_view(view, chain)
     assert out.camera is chain.camera and out.depth_from == "mesh"
@@ -489,14 +489,14 @@ def test_normalize_keeps_the_nearest_label_when_two_land_on_one_pixel():
     points = np.array([[0.0, 0.0, 10.0], [0.0005, 0.0, 5.0], [0.0, 0.0, 20.0]])  # 0.2 px apart
     uv, _ = camera.project(points)
     view = DepthView.from_points(camera, points, uv)
-    chain = plan_normalization(camera, NormalizeConfig())
+    chain = plan_normalization(camera, NormalizeConfig(processor="none"))
     image, out, valid = normalize(np.zeros((100, 200, 3), dtype=np.uint8), view, chain)
     assert image.shape == (50, 100, 3) and valid.shape == (50, 100) and valid.all()
     np.testing.assert_array_equal(out.points_cam, points[[1]])
 
 
 def test_normalize_view_refuses_a_view_of_another_camera():
-    chain = plan_normalization(make_camera(fx=500.0), NormalizeConfig())
+    chain = plan_normalization(make_camera(fx=500.0), NormalizeConfig(processor="none"))
     view = DepthView.empty(make_camera(fx=600.0))
     with pytest.raises(DatagenError, match="normalize_view"):
         normalize_view(view, chain)
@@ -520,7 +520,7 @@ def _kitti_camera(shared_data) -> tuple[Camera, np.ndarray]:
 def test_kitti_image_normalises_to_the_unified_focal_length(shared_data):
     camera, image = _kitti_camera(shared_data)
     assert (camera.width, camera.height) == (1224, 370) and camera.fx == pytest.approx(707.0493)
-    chain = plan_normalization(camera, NormalizeConfig())
+    chain = plan_normalization(camera, NormalizeConfig(processor="none"))
     out = chain.apply_image(image)
     assert out.shape == (523, 1731, 3)
     assert chain.camera.intrinsics()[:2] == [1000.0, 1000.0]
@@ -550,6 +550,6 @@ def test_labels_closer_than_ten_centimetres_are_kept():
     camera = make_camera(fx=500.0)
     points = np.array([[0.001, 0.002, 0.05], [0.5, -0.2, 30.0]])
     view = DepthView.from_points(camera, points, camera.project(points)[0], depth_from="depth_map")
-    out = normalize_view(view, plan_normalization(camera, NormalizeConfig()))
+    out = normalize_view(view, plan_normalization(camera, NormalizeConfig(processor="none")))
     np.testing.assert_array_equal(out.points_cam, points)
     np.testing.assert_allclose(out.z_m, [0.05, 30.0])

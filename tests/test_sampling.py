@@ -139,10 +139,11 @@ def test_the_audit_frame_samples_no_label_on_the_undistortion_fill():
     corners after undistortion; labels at (1784, 90) and others there were candidates."""
     from datagen.config import BuildConfig
     from datagen.images import load_frame_image
-    from datagen.normalize import plan_normalization
+    from datagen.normalize import NormalizeConfig, plan_normalization
     from datagen.pipeline import make_source, mesh_view
 
-    config = BuildConfig(seed=1, source_options={"camera_preset": "wide", "lidar": False})
+    config = BuildConfig(seed=1, source_options={"camera_preset": "wide", "lidar": False},
+                         normalize=NormalizeConfig(processor="none"))  # the audited build had no budget crop
     frame_id = "synthetic/room/1/000005"
     frame = make_source(config).load_frame(frame_id)
     chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))

@@ -94,6 +94,10 @@ def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_op
         report = export(out_dir, format_name)
         if not quiet:
             click.echo(f"  exported {format_name}: {report.total_rows} rows in {report.out_dir}")
+            for note in report.notes:
+                click.echo(f"    note: {note}")
+        for warning in report.warnings:
+            click.echo(f"warning: {format_name}: {warning}", err=True)
 
 
 class EmptyBuildError(DatagenError):
@@ -118,13 +122,15 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
     """``("sweeps=true", "cameras=[a, b]")`` -> ``{"sweeps": True, "cameras": ["a", "b"]}`` (values as YAML)."""
     import yaml
 
+    from datagen.synthetic.schema import yaml_value
+
     options = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--source-option")
         try:
-            options[key.strip()] = yaml.safe_load(text) if text.strip() else None
+            options[key.strip()] = yaml_value(text) if text.strip() else None
         except yaml.YAMLError:
             raise click.BadParameter(f"{pair!r}: VALUE is not a YAML value", param_hint="--source-option") from None
     return options

@@ -75,6 +75,8 @@ def _echo(report) -> None:
                f"-> {report.out_dir}: {files}")
     for note in report.notes:
         click.echo(f"  note: {note}")
+    for warning in report.warnings:
+        click.echo(f"warning: {report.format}: {warning}", err=True)
     for reason, count in sorted(report.skipped.items()):
         first = report.skipped_ids[reason]
         more = f", ... ({count - len(first)} more)" if count > len(first) else ""

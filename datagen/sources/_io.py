@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import SourceError
+from datagen.errors import SourceError, raise_if_machine_fault
 
 #: Largest image a source opens (pixels): a real camera image is far below, a decompression bomb far above.
 MAX_IMAGE_PIXELS = 200_000_000
@@ -69,6 +69,7 @@ def image_size(path: Path, layout: str) -> tuple[int, int]:
         with Image.open(path) as image:
             size = image.size
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable image ({exc}) ({layout})") from None
     if size[0] * size[1] > MAX_IMAGE_PIXELS:
         raise SourceError(f"{path}: {size[0]}x{size[1]} px is larger than any camera image datagen reads "
@@ -83,6 +84,7 @@ def read_image_array(path: Path, layout: str) -> np.ndarray:
         with Image.open(path) as image:
             return np.asarray(image)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable image ({exc}) ({layout})") from None
 
 

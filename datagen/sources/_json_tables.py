@@ -17,7 +17,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from datagen.errors import SourceError
+from datagen.errors import SourceError, raise_if_machine_fault
 from datagen.sources._io import require_file
 
 #: Bytes read per step; a chunk holds about 100k nuScenes rows.
@@ -68,6 +68,7 @@ def read_json_table(path: Path, schema, layout: str, chunk_bytes: int = CHUNK_BY
                 buffer[: kept + read - cut] = buffer[cut: kept + read]
                 kept = kept + read - cut
     except OSError as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: cannot be read ({exc.strerror}) ({layout})") from None
     if state[_DEPTH] != 0 or not state[_OPENED] or state[_IN_STRING]:
         raise SourceError(f"{path}: truncated (the JSON array is not closed) ({layout})")

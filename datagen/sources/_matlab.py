@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import SourceError
+from datagen.errors import SourceError, raise_if_machine_fault
 from datagen.sources._io import require_file
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def read_v5(path: Path, layout: str, names: tuple[str, ...] | None = None) -> di
     try:
         variables = loadmat(path, variable_names=list(names) if names else None)
     except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, UnicodeDecodeError) as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable MATLAB file ({exc}) ({layout})") from None
     missing = [name for name in (names or ()) if name not in variables]
     if missing:
@@ -68,6 +69,7 @@ def read_arrays(path: Path, names: tuple[str, ...], layout: str) -> dict:
     try:
         return {name: np.asarray(mat.dataset(name)[()]).transpose() for name in names}
     except (OSError, ValueError, TypeError) as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: cannot read {list(names)} ({exc}) ({layout})") from None
     finally:
         mat.close()
@@ -132,6 +134,7 @@ class V73File:
         try:
             return h5py.File(self.path, "r")
         except OSError as exc:
+            raise_if_machine_fault(exc)
             raise SourceError(f"{self.path}: not a readable HDF5 file ({exc}) ({self.layout})") from None
 
     def dataset(self, name: str):
@@ -157,6 +160,7 @@ class V73File:
         try:
             data = np.asarray(dataset[index])
         except (OSError, ValueError, IndexError) as exc:
+            raise_if_machine_fault(exc)
             raise SourceError(f"{self.path}: cannot read {name}[{index}] ({exc}) ({self.layout})") from None
         return data.transpose()  # HDF5 holds MATLAB's axes in reverse order
 
@@ -167,6 +171,7 @@ class V73File:
         try:
             return [_decode_chars(np.asarray(self.handle[ref][()])) for ref in refs]
         except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise_if_machine_fault(exc)
             raise SourceError(f"{self.path}: {name} is not a cell array of strings ({exc}) ({self.layout})") from None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from datagen._optional import require
-from datagen.errors import SourceError
+from datagen.errors import SourceError, raise_if_machine_fault
 from datagen.render.scene import Scene, SceneObject
 from datagen.sources._io import require_file
 
@@ -51,6 +51,7 @@ def load_mesh(path: Path, layout: str, metres_per_unit: float = 1.0):
             raise SourceError(f"{path}: cannot be read as a mesh ({exc}) ({layout})") from None
         raise
     except Exception as exc:  # trimesh's parsers raise whatever their format's reader hits
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable triangle mesh ({type(exc).__name__}: {exc}) ({layout})") from None
     faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))), dtype=np.int64)
     vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64)

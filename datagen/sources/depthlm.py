@@ -60,8 +60,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import CameraError, ConfigError, SourceError
-from datagen.images import is_machine_fault
+from datagen.errors import CameraError, ConfigError, SourceError, is_machine_fault
 from datagen.sources import register
 from datagen.sources.base import Source
 from datagen.types import DEPTH_KINDS, SPLITS, Camera, Frame

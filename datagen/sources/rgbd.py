@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from datagen._optional import require
-from datagen.errors import CameraError, ConfigError, DatagenError, SourceError
+from datagen.errors import CameraError, ConfigError, DatagenError, SourceError, raise_if_machine_fault
 from datagen.geometry.se3 import T_CV_FROM_GL, invert, pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array, read_json, read_text
@@ -508,6 +508,7 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable .npy array ({exc})") from None
 
 
@@ -519,6 +520,7 @@ def _read_exr(path: Path, channel: str | None) -> np.ndarray:
         with openexr.File(str(path)) as exr:
             channels = {name: c.pixels for name, c in exr.channels().items()}
     except Exception as exc:  # OpenEXR raises plain Exceptions for corrupt files
+        raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable EXR file ({exc})") from None
     if channel is None:
         channel = next(iter(channels)) if len(channels) == 1 else \

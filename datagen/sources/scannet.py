@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import CameraError, ConfigError, SourceError
+from datagen.errors import CameraError, ConfigError, SourceError, raise_if_machine_fault
 from datagen.geometry.se3 import invert
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array, read_text
@@ -432,6 +432,7 @@ def decode_color(data: bytes, header: SensHeader, where: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             array = np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{where}: colour image does not decode ({exc})") from None
     if array.shape[:2] != (height, width):
         raise SourceError(f"{where}: colour image is {array.shape[1]}x{array.shape[0]}, header says {width}x{height}")

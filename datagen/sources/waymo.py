@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import ConfigError, GeometryError, SourceError
+from datagen.errors import ConfigError, GeometryError, SourceError, raise_if_machine_fault
 from datagen.geometry.se3 import as_transform
 from datagen.sources import register
 from datagen.sources._arrow import column_array, fixed_lists, parquet_file, read_parquet
@@ -562,6 +562,7 @@ def _decode_image(row, path: Path, camera: Camera, frame_us: int, camera_name: s
                 raise SourceError(f"{where}: {image.size[0]}x{image.size[1]} px is larger than any camera image")
             array = np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise_if_machine_fault(exc)
         raise SourceError(f"{where}: not a readable JPEG ({exc}) ({LAYOUT})") from None
     if array.shape[:2] != (camera.height, camera.width):
         raise SourceError(f"{where}: image is {array.shape[1]}x{array.shape[0]} px but the calibration says "

@@ -283,6 +283,15 @@ _UniqueKeyLoader.add_implicit_resolver(
     list("-+0123456789"))
 
 
+def yaml_value(text: str) -> Any:
+    """A YAML value read as the config files are (``1e7`` a number, no repeated keys).
+
+    Raises:
+        yaml.YAMLError: ``text`` is not YAML.
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_yaml(path: Path | str, what: str = "file") -> Any:
     """Parse a UTF-8 YAML file; every failure is a ConfigError naming the file (and line).
 

@@ -90,6 +90,7 @@ class ExportReport:
         skipped_ids: the first ``FIRST_IDS`` ids left out, per reason.
         skipped_file: ``skipped.jsonl`` listing every record left out, or None if none was.
         notes: what the consumer must be told (its media folder, the depth kind).
+        warnings: where the consumer's defaults would change the images or cut the records.
     """
 
     format: str
@@ -101,6 +102,7 @@ class ExportReport:
     skipped_ids: dict[str, list[str]] = field(default_factory=dict)
     skipped_file: Path | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def total_rows(self) -> int:
@@ -303,6 +305,21 @@ class Writer:
             inside = self.out_dir == self.build_dir or self.build_dir in self.out_dir.parents
             ownership.mark_root(self.build_dir if inside else self.out_dir)
 
+    def _consumer_settings(self) -> list[Path]:
+        """Write the settings that keep the images as built for this consumer; note its warnings."""
+        from datagen.writers.consumers import ImageStats, consumer_settings
+
+        settings = consumer_settings(self.name, ImageStats.of_build(self.build_dir))
+        if settings is None:
+            return []
+        self.report.warnings.extend(settings.warnings)
+        if settings.file_name is None:
+            return []
+        path = self.out_dir / settings.file_name
+        ownership.write_file(path, settings.text.encode("utf-8"))
+        self.report.notes.append(f"training settings that keep the images as built: {path}")
+        return [path]
+
     def _counted(self, records: Iterable[dict]) -> Iterator[dict]:
         for record in records:
             self.report.records += 1
@@ -314,7 +331,7 @@ class Writer:
         for split in sorted(sinks, key=SPLITS.index):
             sinks[split].close()
             files[split] = sinks[split].path
-        self.report.files = list(files.values()) + self.finish(files)
+        self.report.files = list(files.values()) + self.finish(files) + self._consumer_settings()
         skipped_path = self.out_dir / SKIPPED_FILE
         if self._skipped_sink is not None:
             self._skipped_sink.close()

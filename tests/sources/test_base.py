@@ -77,3 +77,24 @@ def test_table_columns_must_match_and_splits_be_known():
     with pytest.raises(ValueError, match="holds"):
         FrameTable(["a"], split=["training"])
     assert len(FrameTable(np.array(["a", "b"]))) == 2
+
+
+def test_readers_skip_a_corrupt_file_but_let_a_machine_fault_stop_the_build(tmp_path, monkeypatch):
+    import errno
+
+    from PIL import Image
+
+    from datagen.errors import SourceError
+    from datagen.sources import _io
+
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG not really")
+    with pytest.raises(SourceError, match="corrupt.png: not a readable image"):
+        _io.image_size(corrupt, "test layout")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(Image, "open", denied)
+    with pytest.raises(PermissionError):
+        _io.read_image_array(corrupt, "test layout")

@@ -84,7 +84,7 @@ def test_fisheye_labels_are_exact_where_a_depth_formula_would_be_half_wrong(down
     range (or the fisheye's radial distance) for z would be off by half there."""
     frame = _source(download).load_frame(f"scannetpp/{SCENES[0]}/DSC00001/dslr")
     assert frame.camera.model == "fisheye"
-    chain = plan_normalization(frame.camera, NormalizeConfig(target_focal_px=DSLR[3][0]))
+    chain = plan_normalization(frame.camera, NormalizeConfig(target_focal_px=DSLR[3][0], processor="none"))
     view = mesh_view(frame.mesh, chain.camera)
     assert len(view) == DSLR[1] * DSLR[2]  # the undistorted image keeps the size: the wall fills it
     np.testing.assert_allclose(view.z_m, 3.0, atol=1e-9)
@@ -97,7 +97,7 @@ def test_fisheye_labels_are_exact_where_a_depth_formula_would_be_half_wrong(down
 def test_every_label_of_a_build_is_the_rooms_analytic_distance(download, tmp_path):
     records, manifest = build_records(tmp_path / "out", "scannetpp", download, {"devices": ["dslr", "iphone"]},
                                       tasks=("distance", "axis_distance", "two_point"),
-                                      normalize=NormalizeConfig(target_focal_px=79.0),
+                                      normalize=NormalizeConfig(target_focal_px=79.0, processor="none"),
                                       sampling=SamplingConfig(points_per_frame=8, pairs_per_frame=2))
     assert manifest["frames"]["skipped"] == {} and manifest["frames"]["planned"] == 8
     poses = {f"scannetpp/{s}/DSC0000{k + 1}/dslr": p for s in SCENES for k, p in enumerate(DSLR_POSES)}
@@ -116,7 +116,7 @@ def test_every_label_of_a_build_is_the_rooms_analytic_distance(download, tmp_pat
 
 def test_pose_task_translation_is_colmaps(download, tmp_path):
     records, _ = build_records(tmp_path / "out", "scannetpp", download, tasks=("distance", "pose"),
-                               normalize=NormalizeConfig(target_focal_px=79.0))
+                               normalize=NormalizeConfig(target_focal_px=79.0, processor="none"))
     pairs = [r for r in records if r["task"] == "pose"]
     assert pairs
     for record in pairs:
@@ -161,7 +161,7 @@ def test_bad_input_names_the_file(download, tmp_path):
     with pytest.raises(SourceError, match="mesh_aligned_0.05.ply: missing"):
         _source(download).load_frame(f"scannetpp/{SCENES[1]}/DSC00001/dslr")
     _, manifest = build_records(tmp_path / "out", "scannetpp", download, tasks=("distance",),
-                                normalize=NormalizeConfig(target_focal_px=79.0))
+                                normalize=NormalizeConfig(target_focal_px=79.0, processor="none"))
     assert manifest["frames"]["skipped"] == {"source_error": 3}
     images_txt = download / "data" / SCENES[0] / "dslr" / "colmap" / "images.txt"
     lines = images_txt.read_text().splitlines()

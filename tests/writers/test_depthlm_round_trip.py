@@ -21,7 +21,7 @@ def test_import_build_export_gives_the_input_labels_back(shared_data, tmp_path, 
         inputs = [json.loads(next(handle)) for _ in range(LINES)]
     config = load_config(None, {
         "source": "depthlm", "root": str(root), "tasks": ["distance"], "splits": ["val"],
-        "source_options": {"limit": LINES, "depth_kind": kind},
+        "source_options": {"limit": LINES, "depth_kind": kind}, "normalize": {"processor": "none"},
         "sampling": {"points_per_frame": 1000, "avoid_edges": False, "strategy": "uniform", "margin_px": 0,
                      "min_depth_m": 0.01}})
     build(config, tmp_path / "build")

@@ -201,4 +201,5 @@ def test_default_output_folder_is_exports_format(build_copy):
 
     report = export(build_copy, "swift")
     assert report.out_dir == (build_copy / "exports" / "swift").resolve()
-    assert sorted(p.name for p in report.out_dir.iterdir()) == sorted(f"{s}.jsonl" for s in SPLITS if s != "val")
+    expected = [f"{s}.jsonl" for s in SPLITS if s != "val"] + ["swift_settings.sh"]
+    assert sorted(p.name for p in report.out_dir.iterdir()) == sorted(expected)
