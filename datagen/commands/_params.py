@@ -22,7 +22,7 @@ class BuildDir(click.ParamType):
         if is_url(value):
             local = str(value).rstrip("/").rsplit("/", 1)[-1] or "build"
             raise NotABuildError(f"{value}: datagen reads builds back only from a folder, not from object storage; "
-                                 f"copy it first (`aws s3 sync {value} ./{local}`, or any copy tool) and run the "
+                                 f"copy it first (aws s3 sync {value} ./{local}, or any copy tool) and run the "
                                  f"command on ./{local}")
         return Path(value)
 
