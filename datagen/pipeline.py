@@ -480,7 +480,7 @@ _WORKERS: dict = {}
 
 def _worker(config: BuildConfig, out: str | Path | OutputStore) -> ShardWorker:
     store = open_store(out)
-    key = (config.fingerprint(), store.url)
+    key = (config.fingerprint(), store.identity())
     if key not in _WORKERS:
         _WORKERS.clear()
         _WORKERS[key] = ShardWorker(config, store)

@@ -25,6 +25,7 @@ a different file under that name stops the build (OwnershipError).
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -77,8 +78,9 @@ def open_store(out, storage_options: dict | None = None) -> "OutputStore":
 
     Args:
         storage_options: keyword arguments of the fsspec file system (``{"client_kwargs":
-            {"endpoint_url": ...}}`` for an S3 server other than AWS); credentials come from the
-            environment of each machine (``AWS_ACCESS_KEY_ID``..., an instance role).
+            {"endpoint_url": ...}}`` for an S3 server other than AWS). They travel with the store to
+            every worker: give credentials through each machine's environment (``AWS_ACCESS_KEY_ID``...,
+            an instance role), not here.
     """
     if isinstance(out, OutputStore):
         return out
@@ -114,6 +116,10 @@ class OutputStore(ABC):
     """A build's root: files by relative POSIX path, and the proof of which of them datagen wrote."""
 
     url: str
+
+    def identity(self) -> str:
+        """What tells two stores apart: equal for the same output reached the same way."""
+        return self.url
 
     def location(self, relpath: str = "") -> str:
         """``relpath`` as a user names it (a path or a URL), for messages."""
@@ -298,6 +304,22 @@ def _link_once(tmp: Path, path: Path, data: bytes, digest: str, owned) -> bool:
 # --- an object store, through fsspec --------------------------------------------------------------
 
 
+def _backend_faults(method):
+    """Re-raise what the storage backend raises outside OSError (botocore's connection errors have no common
+    base with it) as an OSError naming the store: a fault of the machine, which stops the build for a resume."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, DatagenError):
+            raise
+        except Exception as exc:
+            store = getattr(self, "store", self)
+            raise OSError(errno.EIO, f"{type(exc).__name__}: {exc}", store.url) from exc
+    return wrapper
+
+
 class ObjectStore(OutputStore):
     """A prefix of an object store (``s3://bucket/prefix``) through fsspec; see the module docstring."""
 
@@ -309,6 +331,9 @@ class ObjectStore(OutputStore):
 
     def __reduce__(self):
         return (ObjectStore, (self.url, self.storage_options))
+
+    def identity(self) -> str:
+        return f"{self.url} {json.dumps(self.storage_options, sort_keys=True, default=str)}"
 
     @property
     def fs(self):
@@ -324,20 +349,27 @@ class ObjectStore(OutputStore):
     def key(self, relpath: str) -> str:
         return f"{self.root}/{relpath}"
 
+    @_backend_faults
     def exists(self, relpath: str) -> bool:
         self.fs.invalidate_cache()  # other processes write here too: never trust a cached listing
         return self.fs.isfile(self.key(relpath))
 
+    @_backend_faults
     def read_bytes(self, relpath: str) -> bytes:
         return self.fs.cat_file(self.key(relpath))
 
     def read_many(self, relpaths: list[str]) -> Iterator[tuple[str, bytes]]:
         for start in range(0, len(relpaths), READ_BATCH):
             chunk = relpaths[start: start + READ_BATCH]
-            found = self.fs.cat([self.key(relpath) for relpath in chunk])
+            found = self._cat([self.key(relpath) for relpath in chunk])
             for relpath in chunk:
                 yield relpath, found[self.key(relpath)]
 
+    @_backend_faults
+    def _cat(self, keys: list[str]) -> dict:
+        return self.fs.cat(keys)
+
+    @_backend_faults
     def listing(self, folder: str = "") -> set[str]:
         self.fs.invalidate_cache()
         base = f"{self.root}/{folder}".rstrip("/")
@@ -374,6 +406,7 @@ class ObjectStore(OutputStore):
         if not self.exists(ROOT_MARKER):
             self.fs.pipe_file(self.key(ROOT_MARKER), json.dumps({"datagen": "build root"}).encode() + b"\n")
 
+    @_backend_faults
     def claims(self, paths=None, prefix: str | None = None) -> dict[str, set[str]]:
         wanted = set(paths) if paths is not None else None
         if wanted is not None:  # list only the folders those paths are in
@@ -398,12 +431,14 @@ class ObjectStore(OutputStore):
     def writer(self, name: str = ownership.MAIN_LEDGER) -> StoreWriter:
         return _ObjectWriter(self)
 
+    @_backend_faults
     def remove_if_owned(self, relpath: str, digests: set[str]) -> bool:
         if not self.owned(relpath, digests):
             return False
         self.fs.rm_file(self.key(relpath))
         return True
 
+    @_backend_faults
     def remove_owned_files(self) -> int:
         removed = sum(self.remove_if_owned(relpath, digests) for relpath, digests in sorted(self.claims().items()))
         claims_dir = f"{self.root}/{CLAIMS_DIR}"
@@ -417,10 +452,12 @@ class _ObjectWriter(StoreWriter):
         self.store = store
         self.pending: dict[str, tuple[bytes, str]] = {}
 
+    @_backend_faults
     def _claim(self, items: dict[str, str]) -> None:
         """Write the claim objects of ``{relpath: digest}`` (before the objects they name)."""
         self.store.fs.pipe({self.store.claim_key(relpath, digest): b"" for relpath, digest in items.items()})
 
+    @_backend_faults
     def put(self, relpath: str, data: bytes, digest: str | None = None) -> None:
         self._claim({relpath: digest or sha256_bytes(data)})
         self.store.fs.pipe_file(self.store.key(relpath), data)
@@ -438,6 +475,7 @@ class _ObjectWriter(StoreWriter):
         with ThreadPoolExecutor(BATCH_THREADS) as pool:
             list(pool.map(lambda item: self._create(item[0], *item[1]), batch.items()))
 
+    @_backend_faults
     def _create(self, relpath: str, data: bytes, digest: str) -> bool:
         """Write an object only where none is; True if written, False if the same bytes were there."""
         key = self.store.key(relpath)
@@ -450,6 +488,7 @@ class _ObjectWriter(StoreWriter):
         raise OwnershipError(f"{self.store.location(relpath)}: exists with other content; datagen does not "
                              "replace an object it did not write (move it away)")
 
+    @_backend_faults
     def publish(self, relpath: str, data: bytes) -> bool:
         self.flush()
         digest = sha256_bytes(data)

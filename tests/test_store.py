@@ -196,3 +196,23 @@ def test_a_missing_s3_backend_names_the_extra(monkeypatch):
     assert isinstance(open_store("s3://bucket/prefix"), ObjectStore)
     assert isinstance(open_store("file:///tmp/x"), LocalStore) and isinstance(open_store("/tmp/x"), LocalStore)
 
+
+
+def test_a_backend_error_mid_build_is_a_fault_of_the_machine(s3_server, monkeypatch):
+    """botocore's connection errors are not OSError: they reach the CLI as one, naming the store, so the build
+    stops with one line and resumes (here the S3 client fails the first PUT of an image)."""
+    import botocore.exceptions
+
+    url = f"s3://{BUCKET}/dropped"
+    store = ObjectStore(url, s3_server)
+    original = store.fs.pipe_file
+
+    def dropped(path, data, mode="overwrite", **kwargs):
+        if mode == "create":
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
+        return original(path, data, mode=mode, **kwargs)
+
+    monkeypatch.setattr(store.fs, "pipe_file", dropped)
+    with pytest.raises(OSError, match="EndpointConnectionError") as info:
+        build(load_config(None, CONFIG), store)
+    assert info.value.filename == url
