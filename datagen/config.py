@@ -26,7 +26,7 @@ import yaml
 from datagen.errors import ConfigError
 from datagen.normalize import NormalizeConfig
 from datagen.sampling import SamplingConfig
-from datagen.synthetic.schema import MAX_IMAGE_SIDE_PX, load_yaml, read_dataclass
+from datagen.synthetic.schema import MAX_IMAGE_SIDE_PX, load_yaml, parse_yaml, read_dataclass
 from datagen.tasks.base import TaskOptions
 from datagen.templates import ANSWER_STYLES
 
@@ -211,6 +211,16 @@ def read_config(data: Any, where: str = "config") -> BuildConfig:
         if isinstance(data.get(name), str):
             data[name] = list(split_list(data[name]))
     return read_dataclass(BuildConfig, data, where)
+
+
+def config_from_yaml(data: bytes, where: str) -> BuildConfig:
+    """A BuildConfig from the bytes of a YAML file (``build.yaml`` of a build, read from its store).
+
+    Raises:
+        ConfigError: not UTF-8, not YAML, not a mapping, or unknown or invalid options.
+    """
+    parsed = parse_yaml(data, where, "build config")
+    return read_config({} if parsed is None else parsed, where)
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> BuildConfig:

@@ -105,11 +105,19 @@ def store_image(out_dir: Path, image: np.ndarray, image_format: str, jpeg_qualit
     data = encode_image(image, image_format, jpeg_quality)
     digest = hashlib.sha256(data).hexdigest()
     relpath = image_relpath(data, image_format, digest)
-    target = Path(out_dir) / relpath
+    write_content_addressed(Path(out_dir) / relpath, data, ledger, digest)
+    return relpath
+
+
+def write_content_addressed(target: Path, data: bytes, ledger: Ledger | None, digest: str) -> None:
+    """Write content-addressed ``data`` at ``target`` unless the same bytes are there already.
+
+    Raises:
+        OwnershipError: a different file is at ``target``.
+    """
     if target.exists():
         if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
-            return relpath  # written before, by this build or an interrupted run of it
+            return  # written before, by this build or an interrupted run of it
         raise OwnershipError(f"{target}: exists with other content; datagen does not replace a file it did not "
                              "write (move it away)")
     write_atomic(target, data, ledger, digest)
-    return relpath

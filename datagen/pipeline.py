@@ -6,26 +6,30 @@ tasks, draw markers, fill the templates, write images and records. The pose
 task pairs frames across shards, so it runs last, from what the shards noted
 about each frame.
 
-A shard commits by renaming its finished files into place; an interrupted build
-resumes by skipping committed shards, and never leaves a half record behind.
+A shard commits by publishing its records file last, once, after its images and notes
+(datagen.store: a hard link on a folder, a create-only PUT on an object store); an
+interrupted build resumes by skipping committed shards, and never leaves a half record behind.
+The shards run on an engine (datagen.engines: a local process pool, or Ray tasks on a
+cluster) given ``run_shard`` bound to the config and the output; the driver then writes the
+pose records, the frame index and the manifest.
 
 Faults of the input (a corrupt image, a bad calibration: SourceError and the other
 errors of a frame's data) skip the frame, counted by reason in the manifest. Faults of
 the machine (OSError while writing: disk full, read-only, permissions; MemoryError)
 stop the build with the shard uncommitted, so the same command resumes it.
 
-The build folder is datagen's only where datagen wrote (datagen.ownership): every file
-is claimed in its ledger before it appears, and only claimed files are ever replaced,
-swept as orphans or removed by ``overwrite``.
+The output (a folder, shared or not, or an object store prefix: datagen.store) is datagen's
+only where datagen wrote (datagen.ownership): every file is claimed in its ledger before it
+appears, and only claimed files are ever replaced, swept as orphans or removed by ``overwrite``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +38,15 @@ from typing import Callable
 import numpy as np
 
 import datagen
-from datagen import ownership
 from datagen import records as layout
 from datagen.config import BuildConfig
 from datagen.errors import (CameraError, ConfigError, DatagenError, GeometryError, MissingDependencyError,
                             RegistryError, SourceError, TemplateError)
 from datagen.geometry.projection import OcclusionFilter, project_points, view_from_depth_map
 from datagen.geometry.se3 import compose, invert
-from datagen.images import ImageReadError, load_frame_image, store_image, write_atomic
-from datagen.ownership import Ledger, OwnershipError
+from datagen.engines import Engine, make_engine
+from datagen.images import ImageReadError, encode_image, image_relpath, load_frame_image
+from datagen.ownership import OwnershipError
 from datagen.markers import MARKERS
 from datagen.normalize import normalize, plan_normalization
 from datagen.render.raycast import cast_rays
@@ -50,6 +54,7 @@ from datagen.render.scene import Scene
 from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
 from datagen.sources import REGISTRY as SOURCES
 from datagen.sources.base import Selection
+from datagen.store import OutputStore, StoreWriter, open_store, sha256_bytes
 from datagen.tasks import REGISTRY as TASKS
 from datagen.templates import load_templates
 from datagen.types import Camera, DepthView, Frame, QARecord, Sample
@@ -66,10 +71,6 @@ MAX_NORMALIZED_PIXELS = 64_000_000
 
 class BuildConflictError(DatagenError):
     """The output folder holds a build made with a different configuration."""
-
-
-class BuildFolderError(DatagenError):
-    """The output folder cannot hold a build (not a folder, or another program's files)."""
 
 
 @dataclass
@@ -214,15 +215,19 @@ def occlusion_filter(config: BuildConfig, source_defaults: dict | None = None) -
 
 
 class ShardWorker:
-    """Builds the records of one shard of frames. One instance per process."""
+    """Builds the records of one shard of frames. One instance per process.
 
-    def __init__(self, config: BuildConfig, out_dir: Path) -> None:
+    Args:
+        out: the build's output: a folder, an fsspec URL, or an OutputStore.
+    """
+
+    def __init__(self, config: BuildConfig, out: str | Path | OutputStore) -> None:
         self.config = config
-        self.out_dir = Path(out_dir)
+        self.store = open_store(out)
         self.source = make_source(config)
         self.templates = load_templates(tasks=[t for t in config.tasks])
         self.marker = MARKERS.get(config.marker)()
-        self.ledger: Ledger | None = None
+        self.writer: StoreWriter | None = None
         TASKS.load_builtins()
         _check_answer_styles(config, self.templates)
 
@@ -234,7 +239,7 @@ class ShardWorker:
             DatagenError: with ``strict``, the first bad frame; or a fault of the build itself
                 (configuration, templates, a file in the way).
         """
-        self.ledger = Ledger(self.out_dir, f"shard-{index:05d}")
+        self.writer = self.store.writer(f"shard-{index:05d}")
         result = ShardResult(index)
         for frame_id in frame_ids:
             try:
@@ -284,7 +289,7 @@ class ShardWorker:
         out = []
         for k, (pixel, point) in enumerate(zip(pixels, points)):
             marked = self.marker.draw(ctx.image, pixel[None, :])
-            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality, self.ledger)
+            image = self._store_image(marked)
             sample = self._sample(ctx, pixel[None, :], point[None, :])
             for task in (t for t in config.tasks if t in POINT_TASKS):
                 out.append(self._record(task, k, sample, [image], ctx))
@@ -298,7 +303,7 @@ class ShardWorker:
         for k, pair in enumerate(np.asarray(pairs).reshape(-1, 2)):
             pixels, points = snap_to_pixels(ctx.view, pair)
             marked = self.marker.draw(ctx.image, pixels, labels=["A", "B"])
-            image = store_image(self.out_dir, marked, config.image_format, config.jpeg_quality, self.ledger)
+            image = self._store_image(marked)
             out.append(self._record("two_point", k, self._sample(ctx, pixels, points), [image], ctx))
         return out
 
@@ -308,14 +313,21 @@ class ShardWorker:
         rng = frame_rng(config.seed, ctx.frame.frame_id, "overlap")
         keep = np.sort(rng.permutation(len(ctx.view))[:OVERLAP_POINTS])
         wanted = config.keep_unmarked_images or "pose" in config.tasks
-        image = store_image(self.out_dir, ctx.image, config.image_format, config.jpeg_quality, self.ledger) \
-            if wanted else None
+        image = self._store_image(ctx.image) if wanted else None
         camera = ctx.chain.camera
         return {"frame_id": ctx.frame.frame_id, "sequence": ctx.frame.sequence, "split": ctx.split,
                 "source": ctx.frame.source, "image": image, "K": camera.K.tolist(), "width": camera.width,
                 "height": camera.height, "T_world_cam": camera.T_world_cam.tolist(),
                 "points_cam": ctx.view.points_cam[keep].tolist(), "depth_from": ctx.view.depth_from,
                 "pose_known": bool(ctx.frame.meta.get("pose_known", True)), "transforms": ctx.chain.to_record()}
+
+    def _store_image(self, image: np.ndarray) -> str:
+        """Encode and write an image once (content-addressed, shared by every record using it); its relative path."""
+        data = encode_image(image, self.config.image_format, self.config.jpeg_quality)
+        digest = sha256_bytes(data)
+        relpath = image_relpath(data, self.config.image_format, digest)
+        self.writer.put_content(relpath, data, digest)
+        return relpath
 
     def _sample(self, ctx: "_FrameContext", pixels: np.ndarray, points: np.ndarray) -> Sample:
         return Sample(frame_ids=(ctx.frame.frame_id,), cameras=(ctx.chain.camera,), pixels=pixels,
@@ -438,38 +450,46 @@ def _camera(note: dict) -> Camera:
 ProgressCallback = Callable[[int, int], None]  # (frames finished in this call, records written)
 
 
-def shard_paths(out_dir: Path, index: int) -> tuple[Path, Path]:
-    """The records file and the frame-notes file of a shard; the records file is the commit point."""
+def shard_paths(index: int) -> tuple[str, str]:
+    """The records file and the frame-notes file of a shard, relative to the build's root; the records
+    file is the commit point."""
     name = f"shard-{index:05d}"
-    return out_dir / layout.RECORDS_DIR / f"{name}.jsonl", out_dir / WORK_DIR / f"{name}.json"
+    return f"{layout.RECORDS_DIR}/{name}.jsonl", f"{WORK_DIR}/{name}.json"
 
 
-def run_shard(config: BuildConfig, out_dir: str, index: int, frame_ids: list[str], strict: bool = False) -> dict:
-    """Build one shard and commit it; returns its summary. Runs in a worker process."""
-    worker = _worker(config, Path(out_dir))
+def run_shard(config: BuildConfig, out: str | Path | OutputStore, index: int, frame_ids: list[str],
+              strict: bool = False) -> dict:
+    """Build one shard and commit it; returns its summary. Runs in a worker process (or a Ray task).
+
+    Its images and notes are written first, its records last, once (``StoreWriter.publish``): an attempt
+    that finds the same records published by another attempt of the shard changes nothing.
+    """
+    worker = _worker(config, out)
     result = worker.run(index, frame_ids, strict=strict)
-    records_path, notes_path = shard_paths(Path(out_dir), index)
+    records_path, notes_path = shard_paths(index)
     summary = {"index": index, "frames": len(frame_ids), "filtered": result.filtered, "skipped": result.skipped,
                "errors": result.errors, "notes": result.frames, "records": len(result.records)}
-    write_atomic(notes_path, json.dumps(summary).encode(), worker.ledger)
-    write_atomic(records_path, "".join(r.to_json() + "\n" for r in result.records).encode(), worker.ledger)
+    worker.writer.flush()
+    worker.writer.put(notes_path, json.dumps(summary).encode())
+    worker.writer.publish(records_path, "".join(r.to_json() + "\n" for r in result.records).encode())
     return summary
 
 
 _WORKERS: dict = {}
 
 
-def _worker(config: BuildConfig, out_dir: Path) -> ShardWorker:
-    key = (config.fingerprint(), str(out_dir))
+def _worker(config: BuildConfig, out: str | Path | OutputStore) -> ShardWorker:
+    store = open_store(out)
+    key = (config.fingerprint(), store.identity())
     if key not in _WORKERS:
         _WORKERS.clear()
-        _WORKERS[key] = ShardWorker(config, out_dir)
+        _WORKERS[key] = ShardWorker(config, store)
     return _WORKERS[key]
 
 
-def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False,
-                    allow_nonempty: bool = False) -> None:
-    """Create the build folder, or check that the one there was made with this config.
+def prepare_out_dir(config: BuildConfig, out: str | Path | OutputStore, overwrite: bool = False,
+                    allow_nonempty: bool = False) -> OutputStore:
+    """Create the build's root, or check that the build there was made with this config; returns its store.
 
     Args:
         overwrite: replace a build of another config (only the files datagen wrote are removed).
@@ -477,63 +497,48 @@ def prepare_out_dir(config: BuildConfig, out_dir: Path, overwrite: bool = False,
             datagen never changes or removes those.
 
     Raises:
-        BuildFolderError: ``out_dir`` is a file, or holds other files and ``allow_nonempty`` is False.
+        BuildFolderError: ``out`` is a file, or holds other files and ``allow_nonempty`` is False.
+        StoreError: an object store that cannot be used (credentials, bucket).
         BuildConflictError: the folder holds a build of another config and ``overwrite`` is False.
         OwnershipError: a file datagen would write is there and was not written by datagen.
     """
-    out_dir = Path(out_dir)
-    _claim_out_dir(out_dir, allow_nonempty)
-    config_path = out_dir / "build.yaml"
-    if config_path.exists() and _previous_fingerprint(config_path, overwrite) != config.fingerprint():
+    store = open_store(out)
+    store.claim_root(allow_nonempty)
+    if store.exists(layout.BUILD_CONFIG) and _previous_fingerprint(store, overwrite) != config.fingerprint():
         if not overwrite:
             raise BuildConflictError(
-                f"{out_dir} holds a build with a different configuration ({config_path}); "
+                f"{store.url} holds a build with a different configuration ({store.location(layout.BUILD_CONFIG)}); "
                 "use another --out, or --overwrite to replace it (only the files datagen wrote are removed)")
-        removed = ownership.remove_owned_files(out_dir)
-        log.info("%s: removed %d files of the previous build", out_dir, removed)
-    for name in (layout.RECORDS_DIR, layout.IMAGES_DIR, WORK_DIR):
-        (out_dir / name).mkdir(parents=True, exist_ok=True)
-    ownership.sweep_tmp([out_dir], recursive=False)  # left by an interrupted write
-    ownership.sweep_tmp([out_dir / name for name in (layout.RECORDS_DIR, layout.IMAGES_DIR, WORK_DIR, "exports",
-                                                     ownership.STATE_DIR)])
-    ownership.write_file(config_path, config.to_yaml().encode())
+        removed = store.remove_owned_files()
+        log.info("%s: removed %d files of the previous build", store.url, removed)
+    store.prepare()
+    store.writer().put(layout.BUILD_CONFIG, config.to_yaml().encode())
+    return store
 
 
-def check_out_dir(out_dir: Path, allow_nonempty: bool = False) -> None:
-    """Raise BuildFolderError unless ``out_dir`` is new, empty, a datagen build, or ``allow_nonempty``."""
-    out_dir = Path(out_dir)
-    if os.path.lexists(out_dir) and not out_dir.is_dir():
-        raise BuildFolderError(f"{out_dir}: exists and is not a folder; --out must name a folder")
-    if ownership.is_root(out_dir) or allow_nonempty:
-        return
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        raise BuildFolderError(
-            f"{out_dir}: not empty and not a datagen build folder (it has no {ownership.STATE_DIR}/); choose a new "
-            "or empty folder, or pass --allow-nonempty to build beside its files (datagen never changes or removes "
-            "a file it did not write)")
+def check_out_dir(out: str | Path | OutputStore, allow_nonempty: bool = False) -> OutputStore:
+    """Raise unless ``out`` can take a build: new, empty, a datagen build, or ``allow_nonempty``; for an
+    object store, also reachable with these credentials and its bucket there. Returns its store."""
+    store = open_store(out)
+    store.check(allow_nonempty)
+    return store
 
 
-def _claim_out_dir(out_dir: Path, allow_nonempty: bool) -> None:
-    """Make ``out_dir`` a datagen folder (see datagen.ownership) unless it holds another program's files."""
-    check_out_dir(out_dir, allow_nonempty)
-    if not ownership.is_root(out_dir):
-        ownership.mark_root(out_dir)
-
-
-def _previous_fingerprint(config_path: Path, overwrite: bool) -> str | None:
+def _previous_fingerprint(store: OutputStore, overwrite: bool) -> str | None:
     """The fingerprint of the config in ``build.yaml`` (None if it cannot be read and ``overwrite``)."""
-    from datagen.config import load_config
+    from datagen.config import config_from_yaml
 
-    if not ownership.is_owned(config_path):
-        raise OwnershipError(f"{config_path}: exists and was not written by datagen (or was changed since); "
-                             "move it away or choose another --out")
+    relpath = layout.BUILD_CONFIG
+    if not store.owned(relpath, store.claims([relpath]).get(relpath)):
+        raise OwnershipError(f"{store.location(relpath)}: exists and was not written by datagen (or was changed "
+                             "since); move it away or choose another --out")
     try:
-        return load_config(config_path).fingerprint()
+        return config_from_yaml(store.read_bytes(relpath), store.location(relpath)).fingerprint()
     except ConfigError as exc:
         if overwrite:
             return None
-        raise BuildConflictError(f"{config_path}: the build there has a configuration this datagen cannot read "
-                                 f"({exc}); use another --out, or --overwrite to replace it") from None
+        raise BuildConflictError(f"{store.location(relpath)}: the build there has a configuration this datagen "
+                                 f"cannot read ({exc}); use another --out, or --overwrite to replace it") from None
 
 
 def select_frames(config: BuildConfig) -> list[str]:
@@ -549,85 +554,104 @@ def plan_shards(config: BuildConfig) -> list[list[str]]:
     return [frame_ids[i: i + size] for i in range(0, len(frame_ids), size)]
 
 
-def build(config: BuildConfig, out_dir: str | Path, *, workers: int = 1, engine: str = "local",
-          strict: bool = False, overwrite: bool = False, allow_nonempty: bool = False,
-          progress: ProgressCallback | None = None, shards: list[list[str]] | None = None) -> dict:
-    """Run (or resume) a build into ``out_dir`` and return its manifest (``shards``: from ``plan_shards``).
+def build(config: BuildConfig, out: str | Path | OutputStore, *, workers: int = 1, engine: str | Engine = "local",
+          ray_address: str | None = None, strict: bool = False, overwrite: bool = False,
+          allow_nonempty: bool = False, progress: ProgressCallback | None = None,
+          shards: list[list[str]] | None = None) -> dict:
+    """Run (or resume) a build into ``out`` and return its manifest.
+
+    Args:
+        out: a folder (local, or shared by every node), an fsspec URL (``s3://bucket/prefix``), or an OutputStore.
+        engine: ``"local"``, ``"ray"`` (see ``engines.make_engine`` for ``workers`` and ``ray_address``),
+            or an Engine.
+        shards: from ``plan_shards``, if already made.
 
     Raises:
         OSError, MemoryError: a fault of the machine; the same call resumes the build.
         DatagenError: see ``prepare_out_dir``; with ``strict``, the first bad frame.
     """
-    from datagen.engines import run_shards
-
-    out_dir = Path(out_dir)
-    prepare_out_dir(config, out_dir, overwrite, allow_nonempty)
+    if isinstance(engine, str):
+        engine = make_engine(engine, workers=workers, ray_address=ray_address)
+    store = prepare_out_dir(config, out, overwrite, allow_nonempty)
     shards = plan_shards(config) if shards is None else shards
-    files = _BuildFiles(out_dir, len(shards))
+    files = _BuildFiles(store, len(shards))
     todo = [(i, ids) for i, ids in enumerate(shards) if not files.committed(i)]
     for index, _ in todo:
-        files.check_free(*shard_paths(out_dir, index))
+        files.check_free(*shard_paths(index), listed=True)
     log.info("%d shards of up to %d frames; %d to build", len(shards), config.shard_size, len(todo))
 
     def done(summary: dict) -> None:
         if progress is not None:
             progress(summary["frames"], summary["records"])
 
-    run_shards(config, str(out_dir), todo, workers=workers, engine=engine, strict=strict, on_done=done)
-    summaries = [json.loads(shard_paths(out_dir, i)[1].read_text(encoding="utf-8")) for i in range(len(shards))]
-    record_paths = [shard_paths(out_dir, i)[0] for i in range(len(shards))]
+    engine.run(functools.partial(run_shard, config, store, strict=strict), todo, on_done=done)
+    return _finish(config, files, len(shards))
+
+
+def _finish(config: BuildConfig, files: "_BuildFiles", shard_count: int) -> dict:
+    """After every shard committed: pose records, frame index, orphan sweep, manifest."""
+    store = files.store
+    summaries = [json.loads(data) for _, data in store.read_many([shard_paths(i)[1] for i in range(shard_count)])]
+    record_paths = [shard_paths(i)[0] for i in range(shard_count)]
     if "pose" in config.tasks:
         record_paths.append(_write_pose_records(config, files, summaries))
-    _write_frame_index(config, files, summaries)
-    counts, used_images = _scan_records(record_paths)
-    used_images |= {frame["image"] for frame in layout.iter_frames_index(out_dir) if frame["image"]}
-    _remove_orphan_images(out_dir, used_images)
-    manifest = _manifest(config, out_dir, summaries, counts, record_paths, len(used_images))
-    files.write(out_dir / layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-    ownership.compact(out_dir)
+    frames_index = _write_frame_index(config, files, summaries)
+    counts, used_images, checksums = _scan_records(store, record_paths)
+    used_images |= {json.loads(line)["image"] for line in frames_index.splitlines() if line.strip()} - {None}
+    _remove_orphan_images(store, used_images)
+    manifest = _manifest(config, summaries, counts, checksums, len(used_images))
+    files.write(layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    store.compact()
     return manifest
 
 
 class _BuildFiles:
     """The files of a build with fixed names, and whether datagen wrote the ones already there."""
 
-    def __init__(self, out_dir: Path, shard_count: int) -> None:
-        self.out_dir = out_dir
-        self.ledger = Ledger(out_dir)
-        fixed = [out_dir / layout.MANIFEST, out_dir / layout.FRAMES_INDEX, out_dir / layout.RECORDS_DIR / POSE_RECORDS]
-        fixed += [path for i in range(shard_count) for path in shard_paths(out_dir, i)]
-        self.claims = ownership.claims(out_dir, [self.ledger.relpath(p) for p in fixed])
+    def __init__(self, store: OutputStore, shard_count: int) -> None:
+        self.store = store
+        self.writer = store.writer()
+        fixed = [layout.MANIFEST, layout.FRAMES_INDEX, f"{layout.RECORDS_DIR}/{POSE_RECORDS}"]
+        fixed += [path for i in range(shard_count) for path in shard_paths(i)]
+        self.claims = store.claims(fixed)
+        self.present = {path for folder in {p.rpartition("/")[0] for p in fixed} for path in store.listing(folder)}
 
-    def owned(self, path: Path) -> bool:
-        return ownership.owned(path, self.claims.get(self.ledger.relpath(path)))
+    def owned(self, relpath: str) -> bool:
+        return self.store.owned(relpath, self.claims.get(relpath))
 
     def committed(self, index: int) -> bool:
-        return all(self.owned(path) for path in shard_paths(self.out_dir, index))
+        return all(relpath in self.present and self.owned(relpath) for relpath in shard_paths(index))
 
-    def check_free(self, *paths: Path) -> None:
-        """Raise OwnershipError if a file datagen did not write is at one of ``paths``."""
-        for path in paths:
-            if os.path.lexists(path) and not self.owned(path):
-                raise OwnershipError(f"{path}: exists and was not written by datagen (or was changed since); "
-                                     "datagen replaces only its own files: move it away or choose another --out")
+    def check_free(self, *relpaths: str, listed: bool = False) -> None:
+        """Raise OwnershipError if a file datagen did not write is at one of ``relpaths``.
 
-    def write(self, path: Path, data: bytes) -> None:
-        self.check_free(path)
-        write_atomic(path, data, self.ledger)
+        Args:
+            listed: go by the listing made when the build started (one request per folder, not one per file).
+        """
+        for relpath in relpaths:
+            there = relpath in self.present if listed else self.store.exists(relpath)
+            if there and not self.owned(relpath):
+                raise OwnershipError(f"{self.store.location(relpath)}: exists and was not written by datagen (or was "
+                                     "changed since); datagen replaces only its own files: move it away or choose "
+                                     "another --out")
+
+    def write(self, relpath: str, data: bytes) -> None:
+        self.check_free(relpath)
+        self.writer.put(relpath, data)
 
 
-def _write_pose_records(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> Path:
+def _write_pose_records(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> str:
     notes = [note for summary in summaries for note in summary["notes"]]
     templates = load_templates(tasks=["pose"])
     TASKS.load_builtins()
     records = pose_records(config, notes, templates, MARKERS.get(config.marker)())
-    path = files.out_dir / layout.RECORDS_DIR / POSE_RECORDS
-    files.write(path, "".join(r.to_json() + "\n" for r in records).encode())
-    return path
+    relpath = f"{layout.RECORDS_DIR}/{POSE_RECORDS}"
+    files.write(relpath, "".join(r.to_json() + "\n" for r in records).encode())
+    return relpath
 
 
-def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> None:
-    """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source."""
+def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> str:
+    """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source; its text."""
     lines = []
     for note in (note for summary in summaries for note in summary["notes"]):
         entry = {"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
@@ -635,46 +659,49 @@ def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[
                  "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
                  "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
         lines.append(json.dumps(entry) + "\n")
-    files.write(files.out_dir / layout.FRAMES_INDEX, "".join(lines).encode())
+    text = "".join(lines)
+    files.write(layout.FRAMES_INDEX, text.encode())
+    return text
 
 
-def _scan_records(record_paths: list[Path]) -> tuple[dict, set]:
-    """One pass over the written records: counts per source and task, and the images they use."""
+def _scan_records(store: OutputStore, record_paths: list[str]) -> tuple[dict, set, dict]:
+    """One pass over the written records: counts per source and task, the images they use, each file's sha256."""
     by_source_task: dict = {}
     by_split: Counter = Counter()
     used: set = set()
-    for path in record_paths:
-        with path.open(encoding="utf-8") as handle:
-            for record in (json.loads(line) for line in handle if line.strip()):
-                by_source_task.setdefault(record["provenance"]["source"], Counter())[record["task"]] += 1
-                by_split[record["split"]] += 1
-                used.update(record["images"])
+    checksums: dict = {}
+    for relpath, data in store.read_many(record_paths):
+        checksums[relpath] = sha256_bytes(data)
+        for line in data.decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            by_source_task.setdefault(record["provenance"]["source"], Counter())[record["task"]] += 1
+            by_split[record["split"]] += 1
+            used.update(record["images"])
     by_task = sum(by_source_task.values(), Counter())
     counts = {"total": sum(by_task.values()), "by_task": dict(sorted(by_task.items())),
               "by_source": {s: sum(c.values()) for s, c in sorted(by_source_task.items())},
               "by_split": dict(sorted(by_split.items())),
               "by_source_task": {s: dict(sorted(c.items())) for s, c in sorted(by_source_task.items())}}
-    return counts, used
+    return counts, used, dict(sorted(checksums.items()))
 
 
-def _remove_orphan_images(out_dir: Path, used: set) -> None:
+def _remove_orphan_images(store: OutputStore, used: set) -> None:
     """Delete the images datagen wrote that nothing points to (unmarked frames not kept nor paired,
     interrupted shards); any other file under ``images/`` is left alone."""
-    prefix = layout.IMAGES_DIR + "/"
-    for relpath, digests in sorted(ownership.claims(out_dir, prefix=prefix).items()):
-        if relpath not in used and ownership.remove_if_owned(out_dir / relpath, digests):
+    for relpath, digests in sorted(store.claims(prefix=layout.IMAGES_DIR + "/").items()):
+        if relpath not in used and store.remove_if_owned(relpath, digests):
             log.debug("removed orphan image %s", relpath)
 
 
-def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict], counts: dict, record_paths: list[Path],
-              images: int) -> dict:
+def _manifest(config: BuildConfig, summaries: list[dict], counts: dict, checksums: dict, images: int) -> dict:
     skipped: dict = {}
     errors: dict = {}
     for summary in summaries:
         for reason, ids in summary["skipped"].items():
             skipped.setdefault(reason, []).extend(ids)
         errors.update(summary.get("errors", {}))
-    files = {p.relative_to(out_dir).as_posix(): ownership.sha256_file(p) for p in sorted(record_paths)}
     return {
         "schema": layout.SCHEMA,
         "datagen_version": datagen.__version__,
@@ -687,5 +714,5 @@ def _manifest(config: BuildConfig, out_dir: Path, summaries: list[dict], counts:
                    "skipped_errors": dict(sorted(errors.items()))},
         "counts": counts,
         "images": images,
-        "checksums": files,
+        "checksums": checksums,
     }

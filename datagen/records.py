@@ -30,6 +30,7 @@ from datagen.errors import DatagenError
 #: questions name the optical axis; chain answers end with a full stop.
 SCHEMA = "datagen.records/2"
 MANIFEST = "manifest.json"
+BUILD_CONFIG = "build.yaml"
 RECORDS_DIR = "records"
 IMAGES_DIR = "images"
 FRAMES_INDEX = "frames.jsonl"

@@ -61,3 +61,44 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not found (the shared samples sit beside the checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance (2 CPUs) shared by the tests that need one; the ray engine uses it as it is.
+
+    It listens on 127.0.0.1 only (Ray's own switch for that), and its workers import ``tests.fake_source``.
+    """
+    import os
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported: node address 127.0.0.1
+    ray = pytest.importorskip("ray")
+    root = str(Path(__file__).resolve().parents[1])
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": root}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API (moto's server) on 127.0.0.1, with an empty bucket ``datagen-test``; stops after the session.
+
+    Yields the ``storage_options`` of an s3fs file system that reaches it (test credentials, its endpoint).
+    """
+    import logging
+
+    pytest.importorskip("s3fs")
+    server_module = pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    options = {"key": "testing", "secret": "testing", "skip_instance_cache": True,
+               "client_kwargs": {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"}}
+    import boto3  # moto's own dependency
+
+    boto3.client("s3", aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1",
+                 endpoint_url=f"http://{host}:{port}").create_bucket(Bucket="datagen-test")
+    yield options
+    server.stop()

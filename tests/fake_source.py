@@ -5,6 +5,7 @@ Used as ``source: "tests.fake_source:PlaneSource"`` so spawned workers can impor
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +28,17 @@ class PlaneSource(Source):
         per_sequence: int = 3
         bad: tuple = ()  # (frame index, kind) pairs, kind in BAD_KINDS; needs root for image files
         delay_s: float = 0.0
+        announce_dir: Path | None = None  # each load writes <pid>-<index> there: which process built which frame
 
     def frame_ids(self) -> list[str]:
         n, per = self.config.frames, self.config.per_sequence
         return [f"plane/seq{i // per}/{i:04d}" for i in range(n)]
 
     def load_frame(self, frame_id: str) -> Frame:
-        time.sleep(self.config.delay_s)
         index = int(frame_id.rsplit("/", 1)[1])
+        if self.config.announce_dir is not None:
+            (Path(self.config.announce_dir) / f"{os.getpid()}-{index}").touch()
+        time.sleep(self.config.delay_s)
         bad = dict((int(i), kind) for i, kind in self.config.bad).get(index)
         camera = _camera(index)
         depth = _plane_depth(camera, 3.0 + index)

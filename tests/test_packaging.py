@@ -26,7 +26,7 @@ def test_wheel_carries_templates_scenes_and_the_cli(tmp_path):
 
 
 def test_import_datagen_loads_no_heavy_dependency():
-    code = ("import sys, datagen, datagen.cli; heavy = {'torch', 'ray', 'open3d', 'pyrender', 'OpenGL', "
-            "'transformers', 'trimesh'}; print(sorted(heavy & set(sys.modules)))")
+    code = ("import sys, datagen, datagen.cli; heavy = {'torch', 'ray', 's3fs', 'botocore', 'open3d', 'pyrender', "
+            "'OpenGL', 'transformers', 'trimesh'}; print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from datagen import baselines
+from datagen.commands._params import BUILD_DIR
 from datagen.types import SPLITS
 
 
 @click.command("baseline")
-@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("build_dir", type=BUILD_DIR)
 @click.option("--kind", type=click.Choice(baselines.KINDS), default="constant", show_default=True,
               help="constant: --value for every record; median: the train median of each task.")
 @click.option("--value", type=float, default=None,

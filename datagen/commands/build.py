@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from datagen.engines import ENGINES
-from datagen.errors import DatagenError
+from datagen.errors import ConfigError, DatagenError
 
 
 SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them all
@@ -17,7 +17,9 @@ SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them 
 @click.command("build")
 @click.option("--source", default=None, help="Source name (default: synthetic, the bundled scenes).")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset folder of the source.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output build folder.")
+@click.option("--out", "out_dir", required=True, metavar="FOLDER|URL",
+              help="Output: a build folder (on a cluster, one every node mounts at this path), or an object store "
+                   "prefix such as s3://bucket/prefix (pip install 'datagen[s3]'; credentials from the environment).")
 @click.option("--tasks", default=None, help="Comma-separated tasks (default: all six).")
 @click.option("--frames", "--limit", "frames", type=int, default=None,
               help="Use only the first N frames (after the filters below).")
@@ -30,7 +32,11 @@ SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them 
 @click.option("--seed", type=int, default=None, help="Seed of every random choice (default 0).")
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
-@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+              help="local: a process pool here; ray: Ray tasks (pip install 'datagen[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="With --engine ray: the cluster's head node (host:port, ray://host:port, or auto); "
+                   "default: RAY_ADDRESS if set, else a local Ray with --workers CPUs.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="YAML build config.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad frame instead of skipping it.")
 @click.option("--overwrite", is_flag=True,
@@ -41,10 +47,12 @@ SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them 
               help="Also export for a trainer (repeatable; see `datagen list writers`), as `datagen export` does.")
 @click.pass_context
 def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_option, seed, splits, workers, engine,
-            config_path, strict, overwrite, allow_nonempty, formats) -> None:
+            ray_address, config_path, strict, overwrite, allow_nonempty, formats) -> None:
     """Build question/answer records from a source into OUT (resumes an interrupted build)."""
     from datagen.config import load_config
+    from datagen.engines import make_engine
     from datagen.pipeline import build, check_out_dir, plan_shards
+    from datagen.store import is_url
 
     overrides = {"source": source, "root": str(root) if root else None, "tasks": tasks, "frames": frames,
                  "cameras": cameras, "every": every, "seed": seed, "splits": splits}
@@ -52,13 +60,18 @@ def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_op
         base = load_config(config_path, {"source": source})
         overrides["source_options"] = {**base.source_options, **source_option}
     config = load_config(config_path, overrides)
+    if formats and is_url(out_dir):
+        raise ConfigError(f"--format: exporting reads the build back, which datagen does not do from object storage "
+                          f"({out_dir}); build without --format, copy the build to a folder, then run "
+                          "`datagen export FOLDER --format ...`")
+    run_engine = make_engine(engine, workers=workers, ray_address=ray_address)
     if formats:
         from datagen.writers import REGISTRY as WRITERS
 
         for format_name in formats:
             WRITERS.load_builtins().get(format_name)  # an unknown name fails before the build starts
     quiet = ctx.obj.get("quiet", False) if ctx.obj else False
-    check_out_dir(out_dir, allow_nonempty)
+    store = check_out_dir(out_dir, allow_nonempty)
     shards = plan_shards(config)
     total_frames = sum(len(shard) for shard in shards)
     started = time.perf_counter()
@@ -70,7 +83,7 @@ def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_op
             state["records"] += records
             bar.update(frames_done)
 
-        manifest = build(config, out_dir, workers=workers, engine=engine, strict=strict, overwrite=overwrite,
+        manifest = build(config, store, engine=run_engine, strict=strict, overwrite=overwrite,
                          allow_nonempty=allow_nonempty, progress=progress, shards=shards)
     if not quiet:
         _summary(manifest, out_dir, time.perf_counter() - started)
@@ -91,7 +104,7 @@ class EmptyBuildError(DatagenError):
     """A build finished without writing a single record."""
 
 
-def check_not_empty(manifest: dict, out_dir: Path) -> None:
+def check_not_empty(manifest: dict, out_dir: str | Path) -> None:
     """Raise EmptyBuildError, saying why, if the build wrote no record."""
     if manifest["counts"]["total"]:
         return
@@ -102,7 +115,7 @@ def check_not_empty(manifest: dict, out_dir: Path) -> None:
     why += f", skipped: {skipped}" if skipped else ""
     first = next(iter(frames.get("skipped_errors", {}).values()), None)
     why += f"; first: {first}" if first else ""
-    raise EmptyBuildError(f"{out_dir / 'manifest.json'}: the build wrote 0 records ({why})")
+    raise EmptyBuildError(f"{str(out_dir).rstrip('/')}/manifest.json: the build wrote 0 records ({why})")
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict:
@@ -128,7 +141,7 @@ def _rate(state: dict, started: float) -> str:
     return f"{state['records']} records, {state['records'] / elapsed:.1f}/s"
 
 
-def _summary(manifest: dict, out_dir: Path, seconds: float) -> None:
+def _summary(manifest: dict, out_dir: str | Path, seconds: float) -> None:
     """Records per source and task as a table, then splits and skipped frames."""
     counts = manifest["counts"]
     click.echo(f"\n{counts['total']} records in {out_dir} ({seconds:.1f} s)")
@@ -149,4 +162,4 @@ def _summary(manifest: dict, out_dir: Path, seconds: float) -> None:
         click.echo(f"warning: skipped {frame_id}: {message}", err=True)
     if len(errors) > SHOW_SKIPPED:
         click.echo(f"warning: {len(errors) - SHOW_SKIPPED} more skipped frames are listed in "
-                   f"{out_dir / 'manifest.json'} (frames.skipped_errors)", err=True)
+                   f"{str(out_dir).rstrip('/')}/manifest.json (frames.skipped_errors)", err=True)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from datagen.commands._params import BUILD_DIR
 from datagen.errors import DatagenError
 from datagen.types import SPLITS
 
 
 @click.command("check-focal")
-@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("build_dir", type=BUILD_DIR)
 @click.option("--processor", "processor_path", required=True, type=click.Path(path_type=Path),
               help="Local folder with a Hugging Face image processor (a model, processor or `datagen train` "
                    "model/ folder).")

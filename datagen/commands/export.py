@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from datagen.commands._params import BUILD_DIR
 from datagen.types import SPLITS
 
 
@@ -20,7 +21,7 @@ def _parse_splits(ctx: click.Context, param: click.Parameter, text: str) -> tupl
 
 
 @click.command("export")
-@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("build_dir", type=BUILD_DIR)
 @click.option("--format", "format_name", required=True,
               help="Writer name (see `datagen list writers`), or 'all' for every writer.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -19,7 +19,8 @@ from datagen.types import DEPTH_KINDS
 @click.argument("jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder the JSONL's image paths are relative to [default: the JSONL's folder].")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output build folder.")
+@click.option("--out", "out_dir", required=True, metavar="FOLDER|URL",
+              help="Output: a build folder, or an object store prefix such as s3://bucket/prefix (see `build --help`).")
 @click.option("--depth-kind", type=click.Choice(DEPTH_KINDS), default=None,
               help="What the JSONL's depth holds [default: z, as in DepthLM's iBims-1 example].")
 @click.option("--limit", type=int, default=None, help="Use only the first N lines.")
@@ -28,6 +29,7 @@ from datagen.types import DEPTH_KINDS
 @click.option("--split", "splits", default=None, help="Comma-separated splits to build (train,val,test).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
+@click.option("--ray-address", default=None, metavar="ADDRESS", help="With --engine ray: the cluster (see `build --help`).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="YAML build config; the options above override it.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad line instead of skipping it.")
@@ -38,8 +40,8 @@ from datagen.types import DEPTH_KINDS
 @click.option("--follow-symlinks", is_flag=True, default=None,
               help="Accept images reached through symbolic links that lead outside --images.")
 @click.pass_context
-def command(ctx, jsonl, images, out_dir, depth_kind, limit, tasks, seed, splits, workers, engine, config_path,
-            strict, overwrite, allow_nonempty, follow_symlinks) -> None:
+def command(ctx, jsonl, images, out_dir, depth_kind, limit, tasks, seed, splits, workers, engine, ray_address,
+            config_path, strict, overwrite, allow_nonempty, follow_symlinks) -> None:
     """Build question/answer records from a DepthLM curated JSONL and its images into OUT.
 
     A line that breaks the format is skipped and named (file:line) unless --strict.
@@ -56,8 +58,8 @@ def command(ctx, jsonl, images, out_dir, depth_kind, limit, tasks, seed, splits,
                  "splits": splits, "source_options": options}
     config = load_config(config_path, overrides)
     started = time.perf_counter()
-    manifest = build(config, out_dir, workers=workers, engine=engine, strict=strict, overwrite=overwrite,
-                     allow_nonempty=allow_nonempty)
+    manifest = build(config, out_dir, workers=workers, engine=engine, ray_address=ray_address, strict=strict,
+                     overwrite=overwrite, allow_nonempty=allow_nonempty)
     if not (ctx.obj or {}).get("quiet", False):
         _summary(manifest, out_dir, time.perf_counter() - started)
     check_not_empty(manifest, out_dir)

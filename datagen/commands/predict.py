@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from datagen.commands._params import BUILD_DIR
 from datagen.train.data import SPLIT_CHOICES
 from datagen.train.options import PRECISIONS, PredictOptions
 
@@ -17,7 +18,7 @@ _DEFAULTS = {field.name: field.default for field in dataclasses.fields(PredictOp
 @click.option("--model", required=True,
               help="Run folder of `datagen train` (LoRA adapters load on their base model), a local Hugging Face "
                    "model folder, or 'tiny-random'.")
-@click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="Build folder.")
+@click.option("--data", "data", required=True, type=BUILD_DIR, help="Build folder.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Predictions JSONL ({\"id\", \"output\"} lines); an existing file is continued.")
 @click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None,

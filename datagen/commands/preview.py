@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from datagen import preview
+from datagen.commands._params import BUILD_DIR
 
 
 @click.command("preview")
-@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("build_dir", type=BUILD_DIR)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"HTML file to write [default: BUILD_DIR/{preview.PAGE_NAME}].")
 @click.option("--limit", type=click.IntRange(min=1), default=preview.DEFAULT_LIMIT, show_default=True,

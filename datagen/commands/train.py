@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from datagen.commands._params import BUILD_DIR
 from datagen.train.data import SPLIT_CHOICES
 from datagen.train.options import LORA_TARGETS, PRECISIONS, TrainOptions
 
@@ -22,7 +23,7 @@ def _help(text: str, name: str) -> str:
 @click.command("train")
 @click.option("--model", required=True, help="Local Hugging Face model folder (image-text-to-text), or "
                                              "'tiny-random' for a tiny random Qwen2.5-VL built here.")
-@click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="Build folder (datagen build).")
+@click.option("--data", "data", required=True, type=BUILD_DIR, help="Build folder (datagen build).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Run folder: checkpoints, final model (model/), log.jsonl, loss.png.")
 @click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None, help=_help("Records to train on.", "split"))

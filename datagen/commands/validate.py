@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from datagen.commands._params import BUILD_DIR
+
 
 @click.command("validate")
-@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.argument("build_dir", type=BUILD_DIR)
 @click.option("--limit", type=int, default=None, help="Check only the first N records.")
 @click.option("--show", type=int, default=20, show_default=True, help="List at most N failures.")
 def command(build_dir: Path, limit: int | None, show: int) -> None:

@@ -300,9 +300,16 @@ def load_yaml(path: Path | str, what: str = "file") -> Any:
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    return parse_yaml(data, str(path), what)
+
+
+def parse_yaml(data: bytes, path: str, what: str = "file") -> Any:
+    """Parse UTF-8 YAML bytes read from ``path`` (a file or a URL, named in errors); see ``load_yaml``."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     try:
