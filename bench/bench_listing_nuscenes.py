@@ -1,6 +1,6 @@
 """Listing and first-frame time and peak memory of the nuscenes source on tables of v1.0-trainval's size.
 
-Run by hand: ``python bench/bench_nuscenes_listing.py [--data DIR] [--keep]``. It writes a synthetic
+Run by hand: ``python bench/bench_listing_nuscenes.py [--data DIR] [--keep]``. It writes a synthetic
 v1.0-trainval table set (row counts of the real one: 850 scenes, 34,149 samples, 2,631,083
 sample_data and as many ego_pose records, 10,200 calibrated sensors, 12 sensors, 68 logs; files
 pretty-printed like the official ones, about 2.1 GB) plus the image and LiDAR blob of the first

@@ -1,6 +1,6 @@
 """Listing a full-size Waymo v2 (and an Argoverse 2 split) and loading the first frame: time and peak memory.
 
-Run by hand: ``python bench/bench_driving_listing.py [--waymo-segments 1150] [--av2-logs 150]``.
+Run by hand: ``python bench/bench_listing_waymo_av2.py [--waymo-segments 1150] [--av2-logs 150]``.
 
 * waymo: 1150 segments (798 training, 202 validation, 150 testing, the v2 release) of 199 frames
   x 5 cameras = 1,144,250 camera images. Each segment's ``camera_image`` file holds the real key

@@ -1,6 +1,6 @@
 """Frames per second of the nyuv2, sunrgbd, ibims1 and eth3d sources next to synthetic, on one core.
 
-Run by hand: ``python bench/bench_nyuv2_sunrgbd_ibims1_eth3d.py [--repeat 3] [--eth3d-scale 126]``.
+Run by hand: ``python bench/bench_sources_nyuv2_sunrgbd_ibims1_eth3d.py [--repeat 3] [--eth3d-scale 126]``.
 Each source's frames are the shared samples laid out as the dataset ships them
 (``samples_nyuv2_sunrgbd_ibims1_eth3d.py``; ETH3D: the tests' fake at ``--eth3d-scale``, 126 =
 ETH3D's 6048 x 4032 depth maps). A frame is what a build does before sampling: read it
@@ -48,7 +48,7 @@ def frame_seconds(config, frame_ids: list[str], repeat: int) -> tuple[float, flo
     def one(frame_id: str) -> int:
         frame = source.load_frame(frame_id)
         chain = plan_normalization(frame.camera, config.normalize)
-        _, view = normalize(load_frame_image(frame), ground_truth_view(frame, config, source.occlusion_defaults),
+        _, view, _ = normalize(load_frame_image(frame), ground_truth_view(frame, config, source.occlusion_defaults),
                             chain)
         return len(view)
 

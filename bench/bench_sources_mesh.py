@@ -1,6 +1,6 @@
 """Labelled frames per second of the mesh source on a 1M-triangle scan, next to the synthetic scenes.
 
-Run by hand: ``python bench/bench_mesh_sources.py [--repeat 3] [--frames 4]``. One process pinned
+Run by hand: ``python bench/bench_sources_mesh.py [--repeat 3] [--frames 4]``. One process pinned
 to one core (Embree, numba and BLAS limited to one thread). The scan is a room of walls cut into
 a fine grid with a sphere in it (about 1.0 million triangles), seen by 1280x960 cameras with a
 1000 px focal length, the unified focal length of a build, so normalisation does not resize.
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datagen.config import BuildConfig  # noqa: E402
 from datagen.images import load_frame_image  # noqa: E402
 from datagen.normalize import plan_normalization  # noqa: E402
-from datagen.pipeline import ShardWorker, make_source, mesh_view  # noqa: E402
+from datagen.pipeline import ShardWorker, make_source, mesh_view, prepare_out_dir  # noqa: E402
 from datagen.render import raycast  # noqa: E402
 from datagen.sampling import frame_rng  # noqa: E402
 
@@ -112,6 +112,7 @@ def measure(config: BuildConfig, repeat: int) -> dict:
     whole = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as out:
+            prepare_out_dir(config, Path(out))
             worker = ShardWorker(config, Path(out))
             worker.source = source  # keep the scene already built: a worker reads it once
             started = time.perf_counter()

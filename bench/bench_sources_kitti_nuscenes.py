@@ -1,6 +1,6 @@
 """Frames per second of the kitti and nuscenes sources on the real samples, next to the synthetic source.
 
-Run by hand: ``python bench/bench_sources_driving_a.py [--repeat 20]``. One core (numba, BLAS and
+Run by hand: ``python bench/bench_sources_kitti_nuscenes.py [--repeat 20]``. One core (numba, BLAS and
 Arrow held to one thread). Per frame: ``load_frame`` (read the scan, calibration, poses; motion
 compensation where the layout has it), read the image, project the points (z-buffer and the
 source's see-through filter) and normalise image and labels, as a build does before sampling.
@@ -45,7 +45,7 @@ def steps(source, frame_ids: list[str], config) -> int:
         if uses_mesh(frame, config):
             image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera, config.mesh_label_stride_px)
         else:
-            image, view = normalize(image, ground_truth_view(frame, config, source.occlusion_defaults), chain)
+            image, view, _ = normalize(image, ground_truth_view(frame, config, source.occlusion_defaults), chain)
         labels += len(view)
     return labels
 

@@ -1,6 +1,6 @@
 """Frames per second of the indoor RGB-D sources on their real samples, next to the synthetic source.
 
-Run by hand: ``python bench/bench_indoor.py [--repeat 5]``. One process pinned to one core
+Run by hand: ``python bench/bench_sources_scannet_tum_7scenes_rgbd.py [--repeat 5]``. One process pinned to one core
 (numba and BLAS limited to one thread). For each source, each sample frame is taken through
 two stages, timed separately, best of ``--repeat`` passes:
 
@@ -33,7 +33,8 @@ from indoor_samples import samples  # noqa: E402
 from datagen.config import BuildConfig  # noqa: E402
 from datagen.images import load_frame_image  # noqa: E402
 from datagen.normalize import normalize, plan_normalization  # noqa: E402
-from datagen.pipeline import ShardWorker, ground_truth_view, make_source, mesh_view, uses_mesh  # noqa: E402
+from datagen.pipeline import (ShardWorker, ground_truth_view, make_source, mesh_view, prepare_out_dir,  # noqa: E402
+                              source_image_view, uses_mesh)
 from datagen.sampling import frame_rng  # noqa: E402
 
 
@@ -56,10 +57,11 @@ def measure(config: BuildConfig, repeat: int) -> tuple[float, float, int, int]:
     label_seconds(config, source, ids[0])  # warm-up: numba caches, imports
     labels = min(sum(label_seconds(config, source, i) for i in ids) for _ in range(repeat)) / len(ids)
     frame = source.load_frame(ids[0])
-    count = len(ground_truth_view(frame, config, source.occlusion_defaults)) if not uses_mesh(frame, config) else 0
+    count = len(source_image_view(frame, config, source.occlusion_defaults))  # in the frame's own image
     whole = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as out:
+            prepare_out_dir(config, Path(out))
             worker = ShardWorker(config, Path(out))
             started = time.perf_counter()
             worker.run(0, ids)

@@ -1,6 +1,6 @@
 """Frames per second of the driving sources on one core: read, compensate, project, normalise.
 
-Run by hand: ``python bench/bench_driving_sources.py [--frames 12] [--repeats 3]``. For each source a
+Run by hand: ``python bench/bench_sources_av2_ddad_waymo.py [--frames 12] [--repeats 3]``. For each source a
 fresh Python process pinned to one CPU (and one thread) loads frames, projects their labels with
 the z-buffer and see-through filter, and normalises image and labels to the unified focal
 length, as a build does before sampling (no sampling, drawing or writing). Inputs:
