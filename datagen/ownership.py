@@ -224,12 +224,16 @@ def commit(tmp: Path, path: Path, *, ledger: Ledger | None = None, digest: str |
         raise
 
 
-def write_file(path: Path, data: bytes, *, ledger: Ledger | None = None, check: bool = True,
-               signature: Callable[[Path], bool] | None = None) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, claim, rename); see ``commit``."""
+def write_file(path: Path, data: bytes, *, ledger: Ledger | None = None, digest: str | None = None,
+               check: bool = True, signature: Callable[[Path], bool] | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, claim, rename); see ``commit``.
+
+    Args:
+        digest: sha256 of ``data``, if already known.
+    """
     path = Path(path)
-    commit(write_tmp(path, data), path, ledger=ledger, digest=hashlib.sha256(data).hexdigest(), check=check,
-           signature=signature)
+    commit(write_tmp(path, data), path, ledger=ledger, digest=digest or hashlib.sha256(data).hexdigest(),
+           check=check, signature=signature)
 
 
 def remove_if_owned(path: Path, digests: set[str] | None = None) -> bool:

@@ -45,7 +45,7 @@ from datagen.errors import (CameraError, ConfigError, DatagenError, GeometryErro
 from datagen.geometry.projection import OcclusionFilter, project_points, view_from_depth_map
 from datagen.geometry.se3 import compose, invert
 from datagen.engines import Engine, make_engine
-from datagen.images import ImageReadError, encode_image, image_relpath, load_frame_image
+from datagen.images import ImageReadError, load_frame_image, store_image
 from datagen.ownership import OwnershipError
 from datagen.markers import MARKERS
 from datagen.normalize import normalize, plan_normalization
@@ -322,12 +322,7 @@ class ShardWorker:
                 "pose_known": bool(ctx.frame.meta.get("pose_known", True)), "transforms": ctx.chain.to_record()}
 
     def _store_image(self, image: np.ndarray) -> str:
-        """Encode and write an image once (content-addressed, shared by every record using it); its relative path."""
-        data = encode_image(image, self.config.image_format, self.config.jpeg_quality)
-        digest = sha256_bytes(data)
-        relpath = image_relpath(data, self.config.image_format, digest)
-        self.writer.put_content(relpath, data, digest)
-        return relpath
+        return store_image(self.writer, image, self.config.image_format, self.config.jpeg_quality)
 
     def _sample(self, ctx: "_FrameContext", pixels: np.ndarray, points: np.ndarray) -> Sample:
         return Sample(frame_ids=(ctx.frame.frame_id,), cameras=(ctx.chain.camera,), pixels=pixels,

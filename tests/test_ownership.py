@@ -118,13 +118,13 @@ def test_overwrite_removes_only_what_datagen_wrote(tmp_path):
 
 
 def test_orphan_sweep_removes_only_claimed_images(tmp_path):
-    from datagen.ownership import Ledger
+    from datagen.store import LocalStore
 
     out = tmp_path / "out"
     config = load_config(None, {"source": FAKE, "seed": 3, "tasks": ["distance"]})
     build(config, out)
     rng = np.random.default_rng(0)
-    orphan = store_image(out, rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "png", 95, Ledger(out, "test"))
+    orphan = store_image(LocalStore(out).writer("test"), rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "png", 95)
     data = encode_image(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "png")
     unclaimed = image_relpath(data, "png")  # named as datagen would, but put there by the user
     (out / unclaimed).parent.mkdir(parents=True, exist_ok=True)
