@@ -209,9 +209,6 @@ class LocalStore(OutputStore):
     def sha256(self, relpath: str) -> str:
         return ownership.sha256_file(self.path(relpath))
 
-    def owned(self, relpath: str, digests: set[str] | None) -> bool:
-        return ownership.owned(self.path(relpath), digests)
-
     def check(self, allow_nonempty: bool = False) -> None:
         root = self.root
         if os.path.lexists(root) and not root.is_dir():
