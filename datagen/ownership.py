@@ -245,16 +245,18 @@ def remove_if_owned(path: Path, digests: set[str] | None = None) -> bool:
     return True
 
 
-def remove_owned_files(root: Path, prefixes: tuple[str, ...] = ("",)) -> int:
-    """Delete every file under ``root`` that datagen wrote there (paths starting with one of ``prefixes``).
+def remove_owned_files(root: Path) -> int:
+    """Delete every file under ``root`` that datagen wrote there, then its ledger (every claim is now of
+    a file gone or not datagen's). Folders left empty are removed too; nothing else is touched.
 
-    Folders left empty by the deletion are removed too; nothing else is touched. Returns the count.
+    Returns:
+        The number of files removed.
     """
     root = Path(root)
     removed = 0
     parents: set[Path] = set()
     for relpath, digests in sorted(claims(root).items()):
-        if relpath.startswith(prefixes) and remove_if_owned(root / relpath, digests):
+        if remove_if_owned(root / relpath, digests):
             removed += 1
             parents.update(p for p in (root / relpath).parents if p != root and root in p.parents)
     for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
@@ -262,9 +264,8 @@ def remove_owned_files(root: Path, prefixes: tuple[str, ...] = ("",)) -> int:
             folder.rmdir()
         except OSError:  # not empty: something else is there
             pass
-    if prefixes == ("",):  # every claim is now of a file gone or not datagen's: start a fresh ledger
-        for ledger in (root / STATE_DIR / LEDGER_DIR).glob("*.tsv"):
-            ledger.unlink()
+    for ledger in (root / STATE_DIR / LEDGER_DIR).glob("*.tsv"):
+        ledger.unlink()
     return removed
 
 
