@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from datagen.errors import SourceError, is_machine_fault
+from datagen.errors import SourceError, is_machine_fault, raise_if_machine_fault
 from datagen.types import Frame
 
 if TYPE_CHECKING:
@@ -69,11 +69,16 @@ def signed_png(image: np.ndarray | Image.Image, software: str, optimize: bool = 
 
 
 def png_software(path: Path) -> str | None:
-    """The ``Software`` text of a PNG file, or None (not a PNG, unreadable, no such text)."""
+    """The ``Software`` text of a PNG file, or None (not a PNG, not a readable image, no such text).
+
+    Raises:
+        OSError: a fault of the machine (permissions, I/O) while reading the file.
+    """
     try:
         with Image.open(path) as image:
             return image.text.get("Software") if image.format == "PNG" else None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise_if_machine_fault(exc)
         return None
 
 

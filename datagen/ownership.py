@@ -26,7 +26,7 @@ import secrets
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from datagen.errors import DatagenError
+from datagen.errors import DatagenError, raise_if_machine_fault
 
 log = logging.getLogger(__name__)
 
@@ -262,8 +262,8 @@ def remove_owned_files(root: Path) -> int:
     for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
         try:
             folder.rmdir()
-        except OSError:  # not empty: something else is there
-            pass
+        except OSError as exc:  # not empty (something else is there) is fine; a fault of the machine is not
+            raise_if_machine_fault(exc)
     for ledger in (root / STATE_DIR / LEDGER_DIR).glob("*.tsv"):
         ledger.unlink()
     return removed
@@ -292,7 +292,7 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # exists, owned by someone else
+    except PermissionError:  # exists, owned by someone else
         return True
     return True
 
