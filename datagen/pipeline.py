@@ -590,9 +590,9 @@ def _finish(config: BuildConfig, files: "_BuildFiles", shard_count: int) -> dict
     record_paths = [shard_paths(i)[0] for i in range(shard_count)]
     if "pose" in config.tasks:
         record_paths.append(_write_pose_records(config, files, summaries))
-    frames_index = _write_frame_index(config, files, summaries)
+    indexed_images = _write_frame_index(config, files, summaries)
     counts, used_images, checksums = _scan_records(store, record_paths)
-    used_images |= {json.loads(line)["image"] for line in frames_index.splitlines() if line.strip()} - {None}
+    used_images |= indexed_images
     _remove_orphan_images(store, used_images)
     manifest = _manifest(config, summaries, counts, checksums, len(used_images))
     files.write(layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
@@ -645,18 +645,19 @@ def _write_pose_records(config: BuildConfig, files: _BuildFiles, summaries: list
     return relpath
 
 
-def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> str:
-    """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source; its text."""
-    lines = []
-    for note in (note for summary in summaries for note in summary["notes"]):
-        entry = {"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
-                 "camera": _camera(note).intrinsics(),
-                 "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
-                 "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
-        lines.append(json.dumps(entry) + "\n")
-    text = "".join(lines)
-    files.write(layout.FRAMES_INDEX, text.encode())
-    return text
+def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> set[str]:
+    """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source.
+
+    Returns:
+        The images it names.
+    """
+    entries = [{"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
+                "camera": _camera(note).intrinsics(),
+                "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
+                "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
+               for summary in summaries for note in summary["notes"]]
+    files.write(layout.FRAMES_INDEX, "".join(json.dumps(entry) + "\n" for entry in entries).encode())
+    return {entry["image"] for entry in entries} - {None}
 
 
 def _scan_records(store: OutputStore, record_paths: list[str]) -> tuple[dict, set, dict]:
