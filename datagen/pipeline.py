@@ -270,7 +270,7 @@ class ShardWorker:
             view = masked_view(mesh_view(frame.mesh, chain.camera, stride, offset), frame)
             image, valid = chain.apply_image(image), chain.valid_mask()
         else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
-            view = masked_view(ground_truth_view(frame, config, self.source.occlusion_defaults), frame)
+            view = source_image_view(frame, config, self.source.occlusion_defaults)
             image, view, valid = normalize(image, view, chain)
         if len(view) == 0:
             raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
