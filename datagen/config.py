@@ -60,6 +60,11 @@ class OcclusionOptions:
     window_px: int | None = None  # None: the filter's own default
     max_depth_ratio: float | None = None
 
+    def overrides(self) -> dict:
+        """The filter options this build sets (``OcclusionFilter`` keywords); the rest keep their defaults."""
+        return {k: v for k, v in (("window_px", self.window_px), ("max_depth_ratio", self.max_depth_ratio))
+                if v is not None}
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -143,10 +148,8 @@ class BuildConfig:
         if occlusion.enabled:
             from datagen.geometry.projection import OcclusionFilter
 
-            overrides = {k: v for k, v in (("window_px", occlusion.window_px),
-                                            ("max_depth_ratio", occlusion.max_depth_ratio)) if v is not None}
             try:
-                OcclusionFilter(**overrides)
+                OcclusionFilter(**occlusion.overrides())
             except ConfigError as exc:
                 raise ConfigError(f"occlusion: {exc}") from None
 

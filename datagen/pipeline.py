@@ -208,10 +208,7 @@ def occlusion_filter(config: BuildConfig, source_defaults: dict | None = None) -
     options = config.occlusion
     if not options.enabled:
         return None
-    settings = dict(source_defaults or {})
-    settings.update({k: v for k, v in (("window_px", options.window_px),
-                                       ("max_depth_ratio", options.max_depth_ratio)) if v is not None})
-    return OcclusionFilter(**settings)
+    return OcclusionFilter(**{**(source_defaults or {}), **options.overrides()})
 
 
 class ShardWorker:
