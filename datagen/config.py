@@ -33,7 +33,6 @@ from datagen.templates import ANSWER_STYLES
 ALL_TASKS = ("distance", "axis_distance", "speed", "time", "two_point", "pose")
 SPLITS = ("train", "val", "test")
 GROUND_TRUTH = ("auto", "mesh", "depth_map", "lidar")  # auto: mesh, else depth map, else LiDAR
-ENGINES = ("local", "ray")
 IMAGE_FORMATS = ("jpg", "png")
 #: Options given as one comma-separated string on the command line.
 LIST_OPTIONS = ("tasks", "splits", "answer_styles", "cameras")
