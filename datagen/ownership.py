@@ -43,6 +43,12 @@ _CHUNK = 1 << 20
 class OwnershipError(DatagenError):
     """datagen would replace or delete a file it cannot prove it wrote."""
 
+    @classmethod
+    def not_written_by_datagen(cls, location: str | Path) -> OwnershipError:
+        """The error for a file (or object) at ``location`` that datagen would replace but did not write."""
+        return cls(f"{location}: exists and was not written by datagen (or was changed since); datagen replaces "
+                   "only its own files: move it away or choose another --out")
+
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
@@ -156,8 +162,7 @@ def check_replaceable(path: Path, signature: Callable[[Path], bool] | None = Non
         return
     if root is None and signature is not None and signature(path):
         return
-    raise OwnershipError(f"{path}: exists and was not written by datagen (or was changed since); "
-                         "datagen replaces only its own files: move it away or choose another output")
+    raise OwnershipError.not_written_by_datagen(path)
 
 
 def tmp_path(path: Path) -> Path:

@@ -522,8 +522,7 @@ def _previous_fingerprint(store: OutputStore, overwrite: bool) -> str | None:
 
     relpath = layout.BUILD_CONFIG
     if not store.owned(relpath, store.claims([relpath]).get(relpath)):
-        raise OwnershipError(f"{store.location(relpath)}: exists and was not written by datagen (or was changed "
-                             "since); move it away or choose another --out")
+        raise OwnershipError.not_written_by_datagen(store.location(relpath))
     try:
         return config_from_yaml(store.read_bytes(relpath), store.location(relpath)).fingerprint()
     except ConfigError as exc:
@@ -623,9 +622,7 @@ class _BuildFiles:
         for relpath in relpaths:
             there = relpath in self.present if listed else self.store.exists(relpath)
             if there and not self.owned(relpath):
-                raise OwnershipError(f"{self.store.location(relpath)}: exists and was not written by datagen (or was "
-                                     "changed since); datagen replaces only its own files: move it away or choose "
-                                     "another --out")
+                raise OwnershipError.not_written_by_datagen(self.store.location(relpath))
 
     def write(self, relpath: str, data: bytes) -> None:
         self.check_free(relpath)

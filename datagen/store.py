@@ -297,8 +297,7 @@ def _link_once(tmp: Path, path: Path, data: bytes, digest: str, owned) -> bool:
     if path.is_file() and path.stat().st_size == len(data) and ownership.sha256_file(path) == digest:
         return False  # another attempt of this shard published the same bytes
     if not owned():
-        raise OwnershipError(f"{path}: exists and was not written by datagen (or was changed since); datagen "
-                             "replaces only its own files: move it away or choose another --out")
+        raise OwnershipError.not_written_by_datagen(path)
     os.replace(tmp, path)  # datagen's own file from an earlier run: replaced
     return True
 
