@@ -80,6 +80,16 @@ def test_source_options_are_read_by_the_sources_own_types(tmp_path):
         make_source(load_config(None, {"source": FAKE, "source_options": {"colour": 1}}))
 
 
+def test_source_options_on_the_command_line_are_merged_over_the_config_files(tmp_path):
+    from datagen.commands.build import load_build_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"source": FAKE, "seed": 4, "source_options": {"frames": 6, "per_sequence": 3}}))
+    config = load_build_config(path, {"seed": 5}, {"per_sequence": 2})
+    assert config.source_options == {"frames": 6, "per_sequence": 2} and config.seed == 5
+    assert load_build_config(path, {}, {}) == load_config(path)
+
+
 def test_the_cli_options_and_comma_lists_still_work(tmp_path):
     config = load_config(None, {"tasks": "distance, speed", "splits": "train", "frames": 3, "seed": 2})
     assert config.tasks == ("distance", "speed") and config.splits == ("train",) and config.frames == 3
