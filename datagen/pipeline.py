@@ -53,7 +53,7 @@ from datagen.render.raycast import cast_rays
 from datagen.render.scene import Scene
 from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
 from datagen.sources import REGISTRY as SOURCES
-from datagen.sources.base import Selection
+from datagen.sources.base import Selection, Source
 from datagen.store import OutputStore, StoreWriter, open_store, sha256_bytes
 from datagen.tasks import REGISTRY as TASKS
 from datagen.templates import load_templates
@@ -91,8 +91,6 @@ def source_class(name: str) -> type:
     Raises:
         ConfigError: the module cannot be imported, or the name is not a Source subclass there.
     """
-    from datagen.sources.base import Source
-
     if ":" not in name:
         return SOURCES.load_builtins().get(name)
     module_name, _, class_name = name.partition(":")
@@ -532,10 +530,14 @@ def _previous_fingerprint(store: OutputStore, overwrite: bool) -> str | None:
                                  f"cannot read ({exc}); use another --out, or --overwrite to replace it") from None
 
 
-def select_frames(config: BuildConfig) -> list[str]:
-    """The ids of the frames a build uses: the source's, filtered by cameras, splits, every and frames."""
+def select_frames(config: BuildConfig, source: Source | None = None) -> list[str]:
+    """The ids of the frames a build uses: the source's, filtered by cameras, splits, every and frames.
+
+    Args:
+        source: the configured source, if already made (else it is made here).
+    """
     selection = Selection(cameras=config.cameras, splits=config.splits, every=config.every, limit=config.frames)
-    return make_source(config).select(selection, config.source)
+    return (source if source is not None else make_source(config)).select(selection, config.source)
 
 
 def plan_shards(config: BuildConfig) -> list[list[str]]:

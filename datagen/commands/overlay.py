@@ -38,12 +38,12 @@ def command(source, root, source_option, config_path, cameras, frame_id, index, 
 
     overrides = {"source": source, "root": str(root) if root else None, "cameras": cameras}
     config = load_build_config(config_path, overrides, source_option)
+    source_obj = make_source(config)
     if frame_id is None:
-        frame_ids = select_frames(config)
+        frame_ids = select_frames(config, source_obj)
         if index >= len(frame_ids):
             raise DatagenError(f"--index {index}: the source has {len(frame_ids)} selected frames")
         frame_id = frame_ids[index]
-    source_obj = make_source(config)
     frame = source_obj.load_frame(frame_id)
     view = source_image_view(frame, config, source_obj.occlusion_defaults)
     image, stats = frame_overlay(frame, view, radius)
