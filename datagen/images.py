@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from datagen.errors import SourceError, is_machine_fault, raise_if_machine_fault
+from datagen.errors import SourceError, raise_if_machine_fault
 from datagen.types import Frame
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ def load_frame_image(frame: Frame) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: refused as a decompression bomb ({exc}) (frame {frame.frame_id})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        if is_machine_fault(exc):
-            raise
+        raise_if_machine_fault(exc)
         raise ImageReadError(f"{path}: not a readable image ({exc}) (frame {frame.frame_id})") from None
     expected = (frame.camera.height, frame.camera.width)
     if array.shape[:2] != expected:
