@@ -110,15 +110,15 @@ def load_examples(build_dir: str | Path, *, split: str = "train", ids: Iterable[
 
 def _records(build: Path) -> Iterator[tuple[str, dict]]:
     for path in record_files(build):
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:
             for line_number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
                 where = f"{RECORDS_DIR}/{path.name}:{line_number}"
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TrainDataError(f"{build / where}: not a JSON record ({exc.msg})") from None
+                    record = json.loads(line.decode("utf-8"))
+                except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, too deep, too many digits
+                    raise TrainDataError(f"{build / where}: not a JSON record ({getattr(exc, 'msg', exc)})") from None
                 if not isinstance(record, dict):
                     raise TrainDataError(f"{build / where}: expected a JSON object, got {type(record).__name__}")
                 yield where, record

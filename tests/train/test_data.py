@@ -71,10 +71,13 @@ def test_a_malformed_record_names_its_line(tmp_path, change, message):
         load_examples(build, split="test")
 
 
-def test_a_broken_json_line(tmp_path):
+@pytest.mark.parametrize("line", [b"{not json\n", b"\xff\xfe not UTF-8\n", b"[" * 100_000 + b"\n",
+                                  b'{"value": ' + b"1" * 5000 + b"}\n"],
+                         ids=["not JSON", "not UTF-8", "nested too deeply", "too many digits"])
+def test_a_broken_json_line(tmp_path, line):
     build = write_image_build(tmp_path / "build", [(56, 56)])
-    with (build / "records" / "part-00000.jsonl").open("a") as handle:
-        handle.write("{not json\n")
+    with (build / "records" / "part-00000.jsonl").open("ab") as handle:
+        handle.write(line)
     with pytest.raises(TrainDataError, match="part-00000.jsonl:2: not a JSON record"):
         load_examples(build, split="test")
 
