@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
 
+from datagen import ownership
 from datagen.cli import main
 from datagen.errors import ConfigError
 from datagen.records import iter_records
@@ -22,6 +23,7 @@ from datagen.train.encode import Batcher
 from datagen.train.loop import train
 from datagen.train.models import add_lora, load_model, load_trained
 from datagen.train.options import TrainOptions
+from tests.train.conftest import TRAIN_ARGS
 
 CPU = torch.device("cpu")
 # peft asks transformers a deprecated question about gradient checkpointing; nothing of datagen's.
@@ -60,6 +62,30 @@ def test_the_run_folder(trained_run):
     assert [path.name for path in ckpt.checkpoints(trained_run)] == ["step-00000016", "step-00000024"]
     with Image.open(trained_run / "loss.png") as plot:
         assert plot.format == "PNG"
+
+
+def test_the_ledger_names_every_file_the_trainer_put_in_place(trained_run):
+    placed = [trained_run / "run.json", trained_run / "loss.png", *(trained_run / "model").iterdir(),
+              *(trained_run / "base-model").iterdir(), *ckpt.checkpoints(trained_run)[-1].iterdir()]
+    assert [path for path in placed if not ownership.is_owned(path)] == []
+
+
+def test_resuming_replaces_the_final_model_only_if_every_file_there_is_the_trainers(trained_run, train_build,
+                                                                                   tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "model" / "eval.json").write_text("{}")
+    args = ["train", "--model", "tiny-random", "--data", str(train_build), "--out", str(run), *TRAIN_ARGS, "--resume"]
+    result = CliRunner().invoke(main, ["-q", *args])
+    assert result.exit_code == 2 and "model/eval.json: not written by datagen" in result.output
+    assert (run / "model" / "eval.json").read_text() == "{}"
+    assert {path.name for path in (run / "model").iterdir()} == {path.name for path in (trained_run / "model")
+                                                                 .iterdir()} | {"eval.json"}
+    (run / "model" / "eval.json").unlink()
+    result = CliRunner().invoke(main, ["-q", *args])
+    assert result.exit_code == 0, result.output
+    weights, expected = (load_file(folder / "model" / "adapter_model.safetensors") for folder in (run, trained_run))
+    assert weights.keys() == expected.keys() and all(torch.equal(weights[k], expected[k]) for k in expected)
 
 
 def test_the_saved_model_is_the_trained_one(trained_run, tiny_model, train_build):
