@@ -204,12 +204,16 @@ def resizes_by_size(image_processor: Any,
     resizes = {}
     for size, path in images.items():
         with open_image(path) as image:
+            try:
+                image.load()  # a truncated file fails here, where its name is known
+            except OSError as exc:
+                raise ProcessorError(f"{path}: not a readable image ({exc})") from None
             resizes[size] = effective_resize(image_processor, image)
     return resizes
 
 
 def open_image(path: Path) -> Image.Image:
-    """Open an image file (lazily), as a ProcessorError naming the file when it cannot be read."""
+    """Open an image file (lazily: its header only), as a ProcessorError naming the file when it cannot be read."""
     try:
         return Image.open(path)
     except FileNotFoundError:

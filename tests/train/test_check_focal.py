@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from datagen.cli import main
 from datagen.records import iter_records
@@ -58,11 +60,16 @@ def test_a_pixel_limit_and_the_setting_that_lifts_it(processor_dir, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("problem", ["no_folder", "no_processor", "crop", "not_a_build"])
+@pytest.mark.parametrize("problem", ["no_folder", "no_processor", "crop", "not_a_build", "truncated_image"])
 def test_bad_input_is_one_error_line(processor_dir, tmp_path, problem):
     import transformers
 
     build = write_image_build(tmp_path / "build", [(140, 140)])
+    if problem == "truncated_image":  # the header reads; the pixels do not
+        image = build / "images" / "0000.png"
+        noise = np.random.default_rng(0).integers(0, 256, (140, 140, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(image)
+        image.write_bytes(image.read_bytes()[:2000])
     processor = {"no_folder": tmp_path / "nowhere", "no_processor": tmp_path / "build"}.get(problem, processor_dir)
     if problem == "crop":
         processor = tmp_path / "clip"
@@ -73,5 +80,6 @@ def test_bad_input_is_one_error_line(processor_dir, tmp_path, problem):
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
     expected = {"no_folder": "not a folder", "no_processor": "no image processor", "crop": "cannot read its resize",
-                "not_a_build": "not a datagen build"}[problem]
+                "not_a_build": "not a datagen build",
+                "truncated_image": "images/0000.png: not a readable image (image file is truncated"}[problem]
     assert expected in result.output
