@@ -45,8 +45,11 @@ class PredictResult:
     resolution: ResolutionReport | None
 
 
-def predicted_ids(path: Path, build_ids: set[str]) -> set[str]:
+def predicted_ids(path: Path, build_dir: Path) -> set[str]:
     """Ids that already have a line in a predictions file (none if there is no file).
+
+    Args:
+        build_dir: the build the file answers; every id in the file must be one of its records.
 
     Raises:
         PredictionsFileError: a line is not a predictions line, the last line is cut short,
@@ -62,6 +65,7 @@ def predicted_ids(path: Path, build_ids: set[str]) -> set[str]:
     if lines[-1]:
         raise PredictionsFileError(f"{path}:{len(lines)}: the last line is incomplete (an interrupted write?); "
                                    f"delete that line and run again")
+    build_ids = {record["id"] for record in iter_records(build_dir)}  # read only when there is a file to check
     done = set()
     for number, line in enumerate(lines[:-1], 1):
         try:
@@ -91,7 +95,7 @@ def predict(options: PredictOptions, *, on_start: Callable[[int, int], None] | N
     """
     examples = load_examples(options.data, split=options.split, ids=options.ids, limit=options.limit)
     sizes = image_sizes(examples)
-    done = predicted_ids(options.out, {record["id"] for record in iter_records(options.data)})
+    done = predicted_ids(options.out, options.data)
     todo = [example for example in examples if example.id not in done]
     already = len(examples) - len(todo)
     if not todo:
