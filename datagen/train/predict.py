@@ -69,10 +69,11 @@ def predicted_ids(path: Path, build_dir: Path) -> set[str]:
     done = set()
     for number, line in enumerate(lines[:-1], 1):
         try:
-            entry = json.loads(line)
-            record_id = entry["id"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise PredictionsFileError(f"{path}:{number}: not a predictions line ({{\"id\", \"output\"}})") from None
+            record_id = json.loads(line)["id"]
+        except (ValueError, RecursionError, KeyError, TypeError):  # not JSON, too deep, too many digits, no id
+            record_id = None
+        if not isinstance(record_id, str):
+            raise PredictionsFileError(f"{path}:{number}: not a predictions line ({{\"id\", \"output\"}})")
         if record_id not in build_ids:
             raise PredictionsFileError(f"{path}:{number}: id {record_id!r} is not a record of this build; "
                                        f"write the predictions of another build to another file")

@@ -144,6 +144,8 @@ def test_predict_continues_a_file_where_it_stopped(predictions, trained_run, tra
 @pytest.mark.parametrize("content, message", [
     ('{"id": "synthetic/room/0/000000/distance/0", "output": "1"}\n{"id": "syn', "last line is incomplete"),
     ('{"id": "kitti/other/0", "output": "1"}\n', "is not a record of this build"),
+    ('{"id": ["a"], "output": "1"}\n', "not a predictions line"),
+    ("[" * 100_000 + "\n", "not a predictions line"),
 ])
 def test_predict_refuses_a_file_it_cannot_continue(train_build, tmp_path, content, message):
     out = tmp_path / "predictions.jsonl"
