@@ -218,7 +218,7 @@ def _check_resumable(options: TrainOptions, run_file: Path, fingerprint: str) ->
         run = json.loads(run_file.read_text(encoding="utf-8"))
         before = run["trajectory"]
         data = run["data_fingerprint"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (ValueError, RecursionError, KeyError, TypeError) as exc:  # not JSON or UTF-8, or not a run's
         raise ConfigError(f"{run_file}: not a run file of datagen train ({exc})") from None
     now = options.trajectory()
     changed = sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))

@@ -248,3 +248,17 @@ def test_bad_input_fails_before_any_compute(problem, message, build_copy, tiny_m
     assert out.exists() == (problem == "out_not_empty")
     if problem == "out_not_empty":
         assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"[" * 100_000, b'{"trajectory": {}}'],
+                         ids=["not UTF-8", "nested too deeply", "no fingerprint"])
+def test_a_broken_run_file_stops_a_resume_in_one_line(content, train_build, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setattr("datagen.train.loop.load_model", None)  # never reached
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_bytes(content)
+    result = CliRunner().invoke(main, ["train", "--model", str(tiny_model), "--data", str(train_build), "--out",
+                                       str(out), "--max-steps", "1", "--resume"])
+    assert result.exit_code == 2 and result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert "run.json: not a run file of datagen train" in result.output
+    assert (out / "run.json").read_bytes() == content
