@@ -39,6 +39,21 @@ def test_selection_by_split_ids_and_limit(tmp_path):
         load_examples(build, split="test", ids=["nope", ids[0]])
 
 
+def test_a_limit_stops_the_reading_and_ids_are_looked_up_whatever_the_record_ids_are(tmp_path):
+    build = write_image_build(tmp_path / "build", [(56, 56)] * 2)
+    shard = build / "records" / "part-00000.jsonl"
+    first, second = shard.read_text().splitlines()
+    shard.write_text(f"{first}\n{json.dumps({**json.loads(second), 'id': ['not', 'a', 'string']})}\n{{not json\n")
+    assert [e.id for e in load_examples(build, split="test", limit=1)] == ["fake/seq/0000/distance/0"]
+    with pytest.raises(TrainDataError, match="part-00000.jsonl:3: not a JSON record"):
+        load_examples(build, split="test", ids=["fake/seq/0000/distance/0"])
+    shard.write_text(f"{first}\n{json.dumps({**json.loads(second), 'id': ['not', 'a', 'string']})}\n")
+    assert [e.id for e in load_examples(build, split="test", ids=["fake/seq/0000/distance/0"])] == \
+        ["fake/seq/0000/distance/0"]
+    with pytest.raises(TrainDataError, match="'id' must be a non-empty str"):
+        load_examples(build, split="test")
+
+
 def test_an_empty_split_names_what_the_build_has(train_build):
     with pytest.raises(TrainDataError, match=r"no records of split 'test' to use \(the build has: train 16\)"):
         load_examples(train_build, split="test")
