@@ -204,12 +204,16 @@ def resizes_by_size(image_processor: Any,
     resizes = {}
     for size, path in images.items():
         with open_image(path) as image:
+            try:
+                image.load()  # a truncated file fails here, where its name is known
+            except OSError as exc:
+                raise ProcessorError(f"{path}: not a readable image ({exc})") from None
             resizes[size] = effective_resize(image_processor, image)
     return resizes
 
 
 def open_image(path: Path) -> Image.Image:
-    """Open an image file (lazily), as a ProcessorError naming the file when it cannot be read."""
+    """Open an image file (lazily: its header only), as a ProcessorError naming the file when it cannot be read."""
     try:
         return Image.open(path)
     except FileNotFoundError:
@@ -283,7 +287,7 @@ class ImageFocal:
         return self.resize.focal_px(self.fx_px, self.fy_px)[1]
 
 
-def build_focal_report(build_dir: str | Path, image_processor: Any, *, splits: Iterable[str] | None = None,
+def build_focal_report(build_dir: str | Path, image_processor: Any, *, split: str = "all",
                        limit: int | None = None) -> list[ImageFocal]:
     """The effective focal lengths of a build's images after the processor, one entry per image.
 
@@ -292,33 +296,29 @@ def build_focal_report(build_dir: str | Path, image_processor: Any, *, splits: I
     ``camera`` focal lengths: a build's images share the unified focal length.
 
     Args:
-        splits: the splits whose records' images are checked; None = all.
+        split: the split whose records' images are checked ("train", "val", "test" or "all").
         limit: check at most this many images (in record order).
 
     Raises:
         NotABuildError: ``build_dir`` is not a build.
+        TrainDataError: a record is malformed, or the split has none.
         ProcessorError: an image is missing or unreadable, or the processor's resize cannot be read.
     """
-    from datagen.records import iter_records  # the records module is light; imported here to keep this one lean
+    from datagen.train.data import image_focal_lengths, load_examples  # torch-free, as is this module
 
-    focal: dict[str, tuple[float, float]] = {}
-    wanted = None if splits is None else set(splits)
-    for record in iter_records(build_dir):
-        if wanted is None or record.get("split") in wanted:
-            for image in record["images"]:
-                focal.setdefault(image, (float(record["camera"][0]), float(record["camera"][1])))
-        if limit is not None and len(focal) >= limit:
-            break
+    build = Path(build_dir)
+    focal = image_focal_lengths(load_examples(build, split=split, limit=limit))
     images = list(focal)[:limit]
     sizes = {}
     for image in images:
-        with open_image(Path(build_dir) / image) as opened:
+        with open_image(image) as opened:
             sizes[image] = opened.size
     examples: dict[tuple[int, int], Path] = {}
     for image, size in sizes.items():
-        examples.setdefault(size, Path(build_dir) / image)
+        examples.setdefault(size, image)
     resizes = resizes_by_size(image_processor, examples)
-    return [ImageFocal(image, *focal[image], resizes[sizes[image]]) for image in images]
+    return [ImageFocal(image.relative_to(build).as_posix(), *focal[image], resizes[sizes[image]])
+            for image in images]
 
 
 @dataclass(frozen=True)

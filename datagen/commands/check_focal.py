@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from datagen.commands._params import BUILD_DIR
-from datagen.errors import DatagenError
-from datagen.types import SPLITS
+from datagen.train.data import SPLIT_CHOICES
 
 
 @click.command("check-focal")
@@ -19,9 +18,9 @@ from datagen.types import SPLITS
                    "model/ folder).")
 @click.option("--min-pixels", type=int, default=None, help="Try this min_pixels instead of the processor's.")
 @click.option("--max-pixels", type=int, default=None, help="Try this max_pixels instead of the processor's.")
-@click.option("--split", type=click.Choice([*SPLITS, "all"]), default="all", show_default=True,
+@click.option("--split", type=click.Choice(SPLIT_CHOICES), default="all", show_default=True,
               help="Check the images of these records.")
-@click.option("--limit", type=int, default=None, help="Check at most N images.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Check at most N images.")
 @click.option("--per-image", is_flag=True, help="One line per image instead of one per image size.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every image's effective fx and fy to this JSON file.")
@@ -39,9 +38,7 @@ def command(ctx: click.Context, build_dir: Path, processor_path: Path, min_pixel
     quiet_hugging_face(ctx)
     processor = load_image_processor(processor_path, min_pixels=min_pixels, max_pixels=max_pixels)
     limits = pixel_limits(processor)
-    images = build_focal_report(build_dir, processor, splits=None if split == "all" else [split], limit=limit)
-    if not images:
-        raise DatagenError(f"{build_dir}: no records of split {split!r}, so no images to check")
+    images = build_focal_report(build_dir, processor, split=split, limit=limit)  # at least one
     budget = "" if limits is None else (f" (min_pixels {limits.min_pixels}, max_pixels {limits.max_pixels}, "
                                         f"sides rounded to multiples of {limits.factor_px} px)")
     click.echo(f"processor {type(processor).__name__}{budget}")

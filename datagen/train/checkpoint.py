@@ -7,20 +7,21 @@ step, so a resumed run sees the same batches as an uninterrupted one; with the s
 restored it computes the same losses and weights.
 
 Layout in the run folder: ``checkpoints/step-00000020/{state.pt,checkpoint.json}``,
-written under a temporary name and renamed, so a checkpoint is complete or absent.
+written under a temporary name, claimed in the run folder's ledger and renamed
+(:mod:`datagen.train.run_folder`), so a checkpoint is complete or absent, and pruning
+deletes only the files the trainer wrote.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from datagen._optional import require
+from datagen.train import run_folder
 from datagen.train.models import ModelError
 
 torch = require("torch", "train")
@@ -48,23 +49,20 @@ def trainable_state(model: Any) -> dict:
 
 def save_checkpoint(run_dir: Path, step: int, *, model: Any, optimizer: Any, scheduler: Any,
                     history: list[dict]) -> Path:
-    """Write the checkpoint of step ``step`` (complete or not at all) and return its folder."""
+    """Write the checkpoint of step ``step`` (complete or not at all) and return its folder.
+
+    The same step saved before by this run (only a resumed run gets there) is replaced.
+    """
     final = checkpoint_dir(run_dir, step)
-    partial = final.with_name(final.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)  # a partial checkpoint of ours, left by an interrupted save
-    partial.mkdir(parents=True)
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     state = {"step": step, "trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "rng": rng, "history": history}
-    torch.save(state, partial / STATE_FILE)
-    info = {"step": step, "loss": history[-1]["loss"] if history else None}
-    (partial / INFO_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")
-    if final.exists():
-        shutil.rmtree(final)  # the same step saved before, by this run (only resumed runs get here)
-    os.replace(partial, final)
+    with run_folder.writing(final) as partial:
+        torch.save(state, partial / STATE_FILE)
+        info = {"step": step, "loss": history[-1]["loss"] if history else None}
+        (partial / INFO_FILE).write_text(json.dumps(info) + "\n", encoding="utf-8")
     return final
 
 
@@ -78,9 +76,11 @@ def checkpoints(run_dir: Path) -> list[Path]:
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints (only folders this module wrote)."""
+    """Delete all but the newest ``keep`` checkpoints: the files the trainer wrote in them."""
     for old in checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(old)
+        left = run_folder.remove(old)
+        if left:
+            log.warning("%s: %d files there were not written by datagen and are kept (%s)", old, len(left), left[0])
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -84,7 +84,7 @@ def load_examples(build_dir: str | Path, *, split: str = "train", ids: Iterable[
     Args:
         split: "train", "val", "test", or "all".
         ids: keep only these record ids (every one must be in the build and the split).
-        limit: keep at most the first N examples.
+        limit: keep at most the first N examples (without ``ids``, the records after them are not read).
 
     Raises:
         NotABuildError: the folder is not a build.
@@ -93,12 +93,16 @@ def load_examples(build_dir: str | Path, *, split: str = "train", ids: Iterable[
     if split not in SPLIT_CHOICES:
         raise TrainDataError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
     build = check_build_dir(build_dir)
-    wanted = None if ids is None else list(dict.fromkeys(ids))
+    wanted = None if ids is None else dict.fromkeys(ids)  # ordered, and a set for look-ups
     examples, by_split = [], Counter()
     for where, record in _records(build):
         by_split[record.get("split")] += 1
-        if (split == ALL_SPLITS or record.get("split") == split) and (wanted is None or record.get("id") in wanted):
+        record_id = record.get("id")
+        if (split == ALL_SPLITS or record.get("split") == split) and (
+                wanted is None or isinstance(record_id, str) and record_id in wanted):
             examples.append(_example(record, build, where))
+            if wanted is None and limit is not None and len(examples) >= limit:
+                break  # the selection is not empty, so the counts of by_split are not needed
     _check_ids(build, wanted, examples, split)
     if not examples:
         have = ", ".join(f"{name} {n}" for name, n in sorted(by_split.items(), key=str)) or "no records at all"
@@ -110,15 +114,15 @@ def load_examples(build_dir: str | Path, *, split: str = "train", ids: Iterable[
 
 def _records(build: Path) -> Iterator[tuple[str, dict]]:
     for path in record_files(build):
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:
             for line_number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
                 where = f"{RECORDS_DIR}/{path.name}:{line_number}"
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TrainDataError(f"{build / where}: not a JSON record ({exc.msg})") from None
+                    record = json.loads(line.decode("utf-8"))
+                except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, too deep, too many digits
+                    raise TrainDataError(f"{build / where}: not a JSON record ({getattr(exc, 'msg', exc)})") from None
                 if not isinstance(record, dict):
                     raise TrainDataError(f"{build / where}: expected a JSON object, got {type(record).__name__}")
                 yield where, record
@@ -145,7 +149,7 @@ def _example(record: dict, build: Path, where: str) -> Example:
                    where=where)
 
 
-def _check_ids(build: Path, wanted: list[str] | None, examples: list[Example], split: str) -> None:
+def _check_ids(build: Path, wanted: dict[str, None] | None, examples: list[Example], split: str) -> None:
     if wanted is None:
         return
     found = {example.id for example in examples}

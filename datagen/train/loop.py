@@ -17,6 +17,10 @@ The run folder (``options.out``)::
     checkpoints/      step-NNNNNNNN/ folders (see datagen.train.checkpoint)
     model/            the LoRA adapters or the full model, with the processor
     base-model/       tiny-random runs only: the random model trained from
+    .datagen/ledger/  every file the trainer wrote here, with its sha256 (datagen.ownership)
+
+The trainer replaces or deletes only files the ledger proves it wrote (see
+:mod:`datagen.train.run_folder`).
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import datagen
+from datagen import ownership
 from datagen._optional import require
 from datagen.errors import ConfigError
 from datagen.hf_processing import ResolutionReport, resolution_report
@@ -43,6 +47,7 @@ from datagen.train.models import (BASE_DIR, FINAL_DIR, RUN_FILE, ModelError, add
                                   pick_dtype)
 from datagen.train.options import TINY_RANDOM, TrainOptions
 from datagen.train.plot import plot_loss
+from datagen.train.run_folder import writing
 
 torch = require("torch", "train")
 transformers = require("transformers", "train")
@@ -196,7 +201,7 @@ def _prepare_run_folder(options: TrainOptions, examples: Sequence[Example]) -> d
             raise ConfigError(f"{out}: no training run to resume ({RUN_FILE} not found)")
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise ConfigError(f"{out}: exists and is not an empty folder; choose a new or empty --out")
-        out.mkdir(parents=True, exist_ok=True)
+        ownership.mark_root(out)
         _write_run(options, fingerprint, len(examples), status="running", step=0)
         return None
     _check_resumable(options, run_file, fingerprint)
@@ -213,7 +218,7 @@ def _check_resumable(options: TrainOptions, run_file: Path, fingerprint: str) ->
         run = json.loads(run_file.read_text(encoding="utf-8"))
         before = run["trajectory"]
         data = run["data_fingerprint"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (ValueError, RecursionError, KeyError, TypeError) as exc:  # not JSON or UTF-8, or not a run's
         raise ConfigError(f"{run_file}: not a run file of datagen train ({exc})") from None
     now = options.trajectory()
     changed = sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
@@ -238,9 +243,7 @@ def _write_run(options: TrainOptions, fingerprint: str | None = None, examples: 
         "examples": examples,
         "base_model": BASE_DIR if options.model == TINY_RANDOM else str(_base_path(options))}
     run.update(fields)
-    partial = run_file.with_name(run_file.name + ".partial")
-    partial.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
-    partial.replace(run_file)
+    ownership.write_file(run_file, (json.dumps(run, indent=2) + "\n").encode("utf-8"))
 
 
 def _base_model(options: TrainOptions) -> Path:
@@ -248,9 +251,8 @@ def _base_model(options: TrainOptions) -> Path:
     if options.model == TINY_RANDOM and not (base / "config.json").is_file():
         from datagen.train.tiny import build_tiny_model
 
-        if base.exists():
-            shutil.rmtree(base)  # a tiny model of this run whose writing was interrupted
-        build_tiny_model(base, seed=options.seed)
+        with writing(base) as partial:
+            build_tiny_model(partial, seed=options.seed)
     return base
 
 
@@ -367,13 +369,10 @@ def _append_log(out: Path, entry: StepLog) -> None:
 
 def _save_final(model: Any, processor: Any, options: TrainOptions, history: Sequence[StepLog]) -> Path:
     """The trained model and its processor into ``model/``; the loss plot; the run marked done."""
-    final, partial = options.out / FINAL_DIR, options.out / f"{FINAL_DIR}.partial"
-    for folder in (partial, final):
-        if folder.exists():
-            shutil.rmtree(folder)  # this run's own earlier output (the run folder was checked at the start)
-    model.save_pretrained(partial)
-    processor.save_pretrained(partial)
-    partial.replace(final)
+    final = options.out / FINAL_DIR
+    with writing(final) as partial:
+        model.save_pretrained(partial)
+        processor.save_pretrained(partial)
     if history:
         plot_loss([h.step for h in history], [h.loss for h in history], options.out / PLOT_FILE)
     _write_run(options, status="done", step=history[-1].step if history else 0,

@@ -243,8 +243,8 @@ def _read_json(path: Path) -> dict | None:
         return None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, too deep, too many digits
+        raise ModelError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(value, dict):
         raise ModelError(f"{path}: expected a JSON object")
     return value

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
+
+from datagen import ownership
 
 SIZE_PX = (900, 500)
 MARGIN_PX = (70, 30, 20, 50)  # left, top, right, bottom
@@ -39,7 +42,8 @@ def plot_loss(steps: Sequence[int], losses: Sequence[float], path: str | Path, t
 
     Args:
         steps, losses: one point per optimiser step, in order.
-        path: the PNG file to write.
+        path: the PNG file to write; an existing one is replaced only if datagen wrote it
+            (:mod:`datagen.ownership`).
     """
     if not steps or len(steps) != len(losses):
         raise ValueError(f"plot_loss needs as many steps as losses, at least one; got {len(steps)} and {len(losses)}")
@@ -75,6 +79,8 @@ def plot_loss(steps: Sequence[int], losses: Sequence[float], path: str | Path, t
     draw.text(((left + right) / 2, 8), f"{title} (thin: per step; thick: running mean)", fill="black", font=font,
               anchor="mt")
     draw.text(((left + right) / 2, SIZE_PX[1] - 8), "optimiser step", fill="black", font=font, anchor="mb")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
     path = Path(path)
-    image.save(path, format="PNG")
+    ownership.write_file(path, buffer.getvalue())  # replaces only a plot of datagen's
     return path

@@ -45,8 +45,11 @@ class PredictResult:
     resolution: ResolutionReport | None
 
 
-def predicted_ids(path: Path, build_ids: set[str]) -> set[str]:
+def predicted_ids(path: Path, build_dir: Path) -> set[str]:
     """Ids that already have a line in a predictions file (none if there is no file).
+
+    Args:
+        build_dir: the build the file answers; every id in the file must be one of its records.
 
     Raises:
         PredictionsFileError: a line is not a predictions line, the last line is cut short,
@@ -62,13 +65,15 @@ def predicted_ids(path: Path, build_ids: set[str]) -> set[str]:
     if lines[-1]:
         raise PredictionsFileError(f"{path}:{len(lines)}: the last line is incomplete (an interrupted write?); "
                                    f"delete that line and run again")
+    build_ids = {record["id"] for record in iter_records(build_dir)}  # read only when there is a file to check
     done = set()
     for number, line in enumerate(lines[:-1], 1):
         try:
-            entry = json.loads(line)
-            record_id = entry["id"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise PredictionsFileError(f"{path}:{number}: not a predictions line ({{\"id\", \"output\"}})") from None
+            record_id = json.loads(line)["id"]
+        except (ValueError, RecursionError, KeyError, TypeError):  # not JSON, too deep, too many digits, no id
+            record_id = None
+        if not isinstance(record_id, str):
+            raise PredictionsFileError(f"{path}:{number}: not a predictions line ({{\"id\", \"output\"}})")
         if record_id not in build_ids:
             raise PredictionsFileError(f"{path}:{number}: id {record_id!r} is not a record of this build; "
                                        f"write the predictions of another build to another file")
@@ -91,7 +96,7 @@ def predict(options: PredictOptions, *, on_start: Callable[[int, int], None] | N
     """
     examples = load_examples(options.data, split=options.split, ids=options.ids, limit=options.limit)
     sizes = image_sizes(examples)
-    done = predicted_ids(options.out, {record["id"] for record in iter_records(options.data)})
+    done = predicted_ids(options.out, options.data)
     todo = [example for example in examples if example.id not in done]
     already = len(examples) - len(todo)
     if not todo:

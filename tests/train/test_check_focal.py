@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from datagen.cli import main
 from datagen.records import iter_records
@@ -58,20 +60,42 @@ def test_a_pixel_limit_and_the_setting_that_lifts_it(processor_dir, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("problem", ["no_folder", "no_processor", "crop", "not_a_build"])
+@pytest.mark.parametrize("problem", ["no_folder", "no_processor", "crop", "not_a_build", "truncated_image",
+                                     "malformed_record", "empty_split"])
 def test_bad_input_is_one_error_line(processor_dir, tmp_path, problem):
     import transformers
 
     build = write_image_build(tmp_path / "build", [(140, 140)])
+    if problem == "malformed_record":
+        shard = build / "records" / "part-00000.jsonl"
+        shard.write_text(json.dumps({**json.loads(shard.read_text()), "camera": []}) + "\n")
+    if problem == "truncated_image":  # the header reads; the pixels do not
+        image = build / "images" / "0000.png"
+        noise = np.random.default_rng(0).integers(0, 256, (140, 140, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(image)
+        image.write_bytes(image.read_bytes()[:2000])
     processor = {"no_folder": tmp_path / "nowhere", "no_processor": tmp_path / "build"}.get(problem, processor_dir)
     if problem == "crop":
         processor = tmp_path / "clip"
         transformers.CLIPImageProcessorPil().save_pretrained(processor)
     if problem == "not_a_build":
         build = tmp_path
-    result, _ = _check(build, processor, tmp_path=tmp_path)
+    result, _ = _check(build, processor, *(["--split", "train"] if problem == "empty_split" else []),
+                       tmp_path=tmp_path)
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
     expected = {"no_folder": "not a folder", "no_processor": "no image processor", "crop": "cannot read its resize",
-                "not_a_build": "not a datagen build"}[problem]
+                "not_a_build": "not a datagen build",
+                "truncated_image": "images/0000.png: not a readable image (image file is truncated",
+                "malformed_record": "part-00000.jsonl:1: record 'fake/seq/0000/distance/0': 'camera' must be",
+                "empty_split": "no records of split 'train' to use (the build has: test 1)"}[problem]
     assert expected in result.output
+
+
+def test_limit_takes_the_first_images_in_record_order(processor_dir, tmp_path):
+    build = write_image_build(tmp_path / "build", [(140, 140), (168, 140), (196, 140)])
+    result, report = _check(build, processor_dir, "--split", "test", "--limit", "2", tmp_path=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert [entry["image"] for entry in report["images"]] == ["images/0000.png", "images/0001.png"]
+    result, _ = _check(build, processor_dir, "--limit", "0", tmp_path=tmp_path)
+    assert result.exit_code == 2 and "--limit" in result.output

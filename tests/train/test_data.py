@@ -39,6 +39,21 @@ def test_selection_by_split_ids_and_limit(tmp_path):
         load_examples(build, split="test", ids=["nope", ids[0]])
 
 
+def test_a_limit_stops_the_reading_and_ids_are_looked_up_whatever_the_record_ids_are(tmp_path):
+    build = write_image_build(tmp_path / "build", [(56, 56)] * 2)
+    shard = build / "records" / "part-00000.jsonl"
+    first, second = shard.read_text().splitlines()
+    shard.write_text(f"{first}\n{json.dumps({**json.loads(second), 'id': ['not', 'a', 'string']})}\n{{not json\n")
+    assert [e.id for e in load_examples(build, split="test", limit=1)] == ["fake/seq/0000/distance/0"]
+    with pytest.raises(TrainDataError, match="part-00000.jsonl:3: not a JSON record"):
+        load_examples(build, split="test", ids=["fake/seq/0000/distance/0"])
+    shard.write_text(f"{first}\n{json.dumps({**json.loads(second), 'id': ['not', 'a', 'string']})}\n")
+    assert [e.id for e in load_examples(build, split="test", ids=["fake/seq/0000/distance/0"])] == \
+        ["fake/seq/0000/distance/0"]
+    with pytest.raises(TrainDataError, match="'id' must be a non-empty str"):
+        load_examples(build, split="test")
+
+
 def test_an_empty_split_names_what_the_build_has(train_build):
     with pytest.raises(TrainDataError, match=r"no records of split 'test' to use \(the build has: train 16\)"):
         load_examples(train_build, split="test")
@@ -71,10 +86,13 @@ def test_a_malformed_record_names_its_line(tmp_path, change, message):
         load_examples(build, split="test")
 
 
-def test_a_broken_json_line(tmp_path):
+@pytest.mark.parametrize("line", [b"{not json\n", b"\xff\xfe not UTF-8\n", b"[" * 100_000 + b"\n",
+                                  b'{"value": ' + b"1" * 5000 + b"}\n"],
+                         ids=["not JSON", "not UTF-8", "nested too deeply", "too many digits"])
+def test_a_broken_json_line(tmp_path, line):
     build = write_image_build(tmp_path / "build", [(56, 56)])
-    with (build / "records" / "part-00000.jsonl").open("a") as handle:
-        handle.write("{not json\n")
+    with (build / "records" / "part-00000.jsonl").open("ab") as handle:
+        handle.write(line)
     with pytest.raises(TrainDataError, match="part-00000.jsonl:2: not a JSON record"):
         load_examples(build, split="test")
 

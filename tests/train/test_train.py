@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
 
+from datagen import ownership
 from datagen.cli import main
 from datagen.errors import ConfigError
 from datagen.records import iter_records
@@ -22,6 +23,7 @@ from datagen.train.encode import Batcher
 from datagen.train.loop import train
 from datagen.train.models import add_lora, load_model, load_trained
 from datagen.train.options import TrainOptions
+from tests.train.conftest import TRAIN_ARGS
 
 CPU = torch.device("cpu")
 # peft asks transformers a deprecated question about gradient checkpointing; nothing of datagen's.
@@ -60,6 +62,30 @@ def test_the_run_folder(trained_run):
     assert [path.name for path in ckpt.checkpoints(trained_run)] == ["step-00000016", "step-00000024"]
     with Image.open(trained_run / "loss.png") as plot:
         assert plot.format == "PNG"
+
+
+def test_the_ledger_names_every_file_the_trainer_put_in_place(trained_run):
+    placed = [trained_run / "run.json", trained_run / "loss.png", *(trained_run / "model").iterdir(),
+              *(trained_run / "base-model").iterdir(), *ckpt.checkpoints(trained_run)[-1].iterdir()]
+    assert [path for path in placed if not ownership.is_owned(path)] == []
+
+
+def test_resuming_replaces_the_final_model_only_if_every_file_there_is_the_trainers(trained_run, train_build,
+                                                                                   tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "model" / "eval.json").write_text("{}")
+    args = ["train", "--model", "tiny-random", "--data", str(train_build), "--out", str(run), *TRAIN_ARGS, "--resume"]
+    result = CliRunner().invoke(main, ["-q", *args])
+    assert result.exit_code == 2 and "model/eval.json: not written by datagen" in result.output
+    assert (run / "model" / "eval.json").read_text() == "{}"
+    assert {path.name for path in (run / "model").iterdir()} == {path.name for path in (trained_run / "model")
+                                                                 .iterdir()} | {"eval.json"}
+    (run / "model" / "eval.json").unlink()
+    result = CliRunner().invoke(main, ["-q", *args])
+    assert result.exit_code == 0, result.output
+    weights, expected = (load_file(folder / "model" / "adapter_model.safetensors") for folder in (run, trained_run))
+    assert weights.keys() == expected.keys() and all(torch.equal(weights[k], expected[k]) for k in expected)
 
 
 def test_the_saved_model_is_the_trained_one(trained_run, tiny_model, train_build):
@@ -118,6 +144,8 @@ def test_predict_continues_a_file_where_it_stopped(predictions, trained_run, tra
 @pytest.mark.parametrize("content, message", [
     ('{"id": "synthetic/room/0/000000/distance/0", "output": "1"}\n{"id": "syn', "last line is incomplete"),
     ('{"id": "kitti/other/0", "output": "1"}\n', "is not a record of this build"),
+    ('{"id": ["a"], "output": "1"}\n', "not a predictions line"),
+    ("[" * 100_000 + "\n", "not a predictions line"),
 ])
 def test_predict_refuses_a_file_it_cannot_continue(train_build, tmp_path, content, message):
     out = tmp_path / "predictions.jsonl"
@@ -220,3 +248,17 @@ def test_bad_input_fails_before_any_compute(problem, message, build_copy, tiny_m
     assert out.exists() == (problem == "out_not_empty")
     if problem == "out_not_empty":
         assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"[" * 100_000, b'{"trajectory": {}}'],
+                         ids=["not UTF-8", "nested too deeply", "no fingerprint"])
+def test_a_broken_run_file_stops_a_resume_in_one_line(content, train_build, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setattr("datagen.train.loop.load_model", None)  # never reached
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_bytes(content)
+    result = CliRunner().invoke(main, ["train", "--model", str(tiny_model), "--data", str(train_build), "--out",
+                                       str(out), "--max-steps", "1", "--resume"])
+    assert result.exit_code == 2 and result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert "run.json: not a run file of datagen train" in result.output
+    assert (out / "run.json").read_bytes() == content
