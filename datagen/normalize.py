@@ -324,11 +324,8 @@ class Undistort(Step):
 
     @functools.cached_property
     def _coordinates(self) -> tuple[np.ndarray, np.ndarray]:
-        """The source coordinates of the target pixels, computed once per step (image and mask share them)."""
-        return self._source_coordinates()
-
-    def _source_coordinates(self) -> tuple[np.ndarray, np.ndarray]:
-        """(2, H, W) source (row, column) of each target pixel centre, and (H, W) bool inside."""
+        """(2, H, W) source (row, column) of each target pixel centre, and (H, W) bool inside;
+        computed once per step (image and mask share them)."""
         h, w = self.source.height, self.source.width
         K = self.source.K
         # 1. ray (x, y, 1) of each pinhole target pixel centre: the inverse of K
