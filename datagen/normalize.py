@@ -390,9 +390,7 @@ class Resize(Step):
         """Resample with PIL over a box of ``out / s`` source pixels, so the scale is exactly s."""
         img = _check_image(img, "Resize.image")
         h, w = img.shape[:2]
-        out_w, out_h = _scaled_size(w, self.sx), _scaled_size(h, self.sy)
-        # out_w / sx <= w up to rounding; PIL refuses a box beyond the image.
-        box = (0.0, 0.0, min(out_w / self.sx, float(w)), min(out_h / self.sy, float(h)))
+        (out_w, out_h), box = self._resampling(w, h)
         if img.ndim == 3 and img.shape[2] == 3:
             return np.asarray(Image.fromarray(img).resize((out_w, out_h), RESAMPLE, box=box))
         channels = img.reshape(h, w, -1)  # one band at a time (PIL premultiplies RGBA alpha)
@@ -404,13 +402,20 @@ class Resize(Step):
         """Output pixels whose whole ``RESAMPLE`` window (as PIL reads it, with ``image``'s box) is valid."""
         mask = _check_mask(mask, "Resize.valid")
         h, w = mask.shape
-        out_w, out_h = _scaled_size(w, self.sx), _scaled_size(h, self.sy)
+        (out_w, out_h), box = self._resampling(w, h)
         if mask.all():
             return np.ones((out_h, out_w), dtype=bool)
         support = FILTER_SUPPORT[RESAMPLE]
-        cols = _filter_windows(w, 0.0, min(out_w / self.sx, float(w)), out_w, support)
-        rows = _filter_windows(h, 0.0, min(out_h / self.sy, float(h)), out_h, support)
+        cols = _filter_windows(w, box[0], box[2], out_w, support)
+        rows = _filter_windows(h, box[1], box[3], out_h, support)
         return _all_in_windows(mask, rows, cols)
+
+    def _resampling(self, width: int, height: int) -> tuple[tuple[int, int], tuple[float, float, float, float]]:
+        """(out_w, out_h) of a ``width x height`` input, and the box of ``out / s`` input pixels PIL
+        resamples into it, so that the scale is exactly s."""
+        out_w, out_h = _scaled_size(width, self.sx), _scaled_size(height, self.sy)
+        # out_w / sx <= width up to rounding; PIL refuses a box beyond the image.
+        return (out_w, out_h), (0.0, 0.0, min(out_w / self.sx, float(width)), min(out_h / self.sy, float(height)))
 
     def to_record(self) -> list:
         return ["resize", self.sx if self.sx == self.sy else [self.sx, self.sy]]
