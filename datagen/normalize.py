@@ -610,21 +610,24 @@ def _plan_crop(width: int, height: int, config: NormalizeConfig,
     random = config.crop == "random"
     if random and rng is None:
         raise ConfigError("NormalizeConfig.crop='random' needs an rng (plan_normalization(..., rng=...))")
-    w, h = width, height
+    size = (width, height)
     if config.crop == "center":
-        w, h = min(config.crop_max_size[0], width), min(config.crop_max_size[1], height)
+        size = (min(config.crop_max_size[0], width), min(config.crop_max_size[1], height))
     elif random:
-        w, h = _random_crop_size(width, height, config, rng)
-    x0, y0 = _offset(width - w, random, rng), _offset(height - h, random, rng)
+        size = _random_crop_size(width, height, config, rng)
+    box = _inner_crop((0, 0, width, height), size, random, rng)
     if config.max_side_px is not None:  # a further crop inside the first keeps the focal length
-        w2, h2 = min(w, config.max_side_px), min(h, config.max_side_px)
-        x0, y0 = x0 + _offset(w - w2, random, rng), y0 + _offset(h - h2, random, rng)
-        w, h = w2, h2
+        box = _inner_crop(box, (min(box[2], config.max_side_px), min(box[3], config.max_side_px)), random, rng)
     if config.grid.limits_anything:  # last, the size the processor passes without resizing
-        w2, h2 = config.grid.crop_size(w, h)
-        x0, y0 = x0 + _offset(w - w2, random, rng), y0 + _offset(h - h2, random, rng)
-        w, h = w2, h2
-    return x0, y0, w, h
+        box = _inner_crop(box, config.grid.crop_size(box[2], box[3]), random, rng)
+    return box
+
+
+def _inner_crop(box: tuple[int, int, int, int], size: tuple[int, int], random: bool,
+                rng: np.random.Generator | None) -> tuple[int, int, int, int]:
+    """(x0, y0, w, h) of a crop of ``size`` (w, h) inside ``box`` (x0, y0, w, h): centred or at random."""
+    x0, y0, w, h = box
+    return x0 + _offset(w - size[0], random, rng), y0 + _offset(h - size[1], random, rng), size[0], size[1]
 
 
 def _random_crop_size(width: int, height: int, config: NormalizeConfig,
