@@ -26,12 +26,11 @@ The defaults, from each consumer's code:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from datagen.records import iter_frames_index
+from datagen.records import iter_frames_index, read_manifest
 
 #: Pixels of a Qwen2-VL-style visual token: 14 px patches merged 2 x 2.
 QWEN_TOKEN_PX = 28
@@ -75,9 +74,7 @@ class ImageStats:
             fx, _, _, _, width, height = frame["camera"]
             sizes.append((int(width), int(height)))
             focal = float(fx)
-        manifest = Path(build_dir) / "manifest.json"
-        tasks = json.loads(manifest.read_text(encoding="utf-8")).get("counts", {}).get("by_task", {}) \
-            if manifest.is_file() else {}
+        tasks = read_manifest(build_dir).get("counts", {}).get("by_task", {})
         return cls(tuple(sizes), focal, 2 if tasks.get("pose") else 1)
 
     @property
