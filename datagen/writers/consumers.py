@@ -189,7 +189,7 @@ def qwen(stats: ImageStats) -> Settings:
 
 
 def internvl(stats: ImageStats) -> Settings:
-    tiles = max((w // INTERNVL_TILE_PX) * (h // INTERNVL_TILE_PX) for w, h in stats.sizes) if stats.sizes else 1
+    tiles = max((w // INTERNVL_TILE_PX) * (h // INTERNVL_TILE_PX) for w, h in stats.sizes)
     text = (f"# InternVL internvl_chat fine-tuning arguments for this build:\n"
             f"--force_image_size {INTERNVL_TILE_PX} --dynamic_image_size True --max_dynamic_patch {max(tiles, 1)} "
             f"--use_thumbnail False\n"
