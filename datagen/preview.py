@@ -445,6 +445,12 @@ def write_preview(build_dir: str | Path, out: str | Path | None = None, *, sampl
         sample: a sample from ``load_sample`` (read here from ``limit`` and ``seed`` if None).
         inline: embed images as JPEG thumbnails; False links them relative to the page.
         thumb_width_px: largest width of an inlined thumbnail.
+
+    Raises:
+        PreviewError: a thumbnail width below 16 px.
+        OwnershipError: ``out`` is a file datagen did not write.
+        OSError: the machine refused the write (disk full, permissions): the command stops, and
+            the same command writes the page once the fault is mended.
     """
     if thumb_width_px < 16:
         raise PreviewError(f"thumbnail width must be at least 16 px, got {thumb_width_px}")
@@ -452,10 +458,7 @@ def write_preview(build_dir: str | Path, out: str | Path | None = None, *, sampl
     out = Path(out) if out is not None else build_dir / PAGE_NAME
     sample = sample or load_sample(build_dir, limit, seed)
     page = render_page(build_dir, sample, _ImageSources(build_dir, out, inline, thumb_width_px))
-    try:
-        ownership.write_file(out, page.encode("utf-8"), signature=_is_datagen_page)
-    except OSError as exc:
-        raise PreviewError(f"{out}: cannot write the preview page ({exc.strerror or exc})") from None
+    ownership.write_file(out, page.encode("utf-8"), signature=_is_datagen_page)
     log.info("preview of %d of %d records written to %s", len(sample.records), sample.stats.total, out)
     return out
 
@@ -487,7 +490,9 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: Previ
     """Write a PNG grid of the first ``cells`` sampled records: image(s), then task and truth below.
 
     Raises:
-        PreviewError: bad sizes, or the PNG cannot be written.
+        PreviewError: bad sizes.
+        OwnershipError: ``out`` is a file datagen did not write.
+        OSError: the machine refused the write (disk full, permissions): the command stops.
     """
     if cells < 1 or cell_width_px < 32:
         raise PreviewError(f"contact sheet needs cells >= 1 and cell width >= 32 px, got {cells}, {cell_width_px}")
@@ -506,10 +511,7 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: Previ
         sheet.paste(image, (x, y))
         _caption(draw, font, record, (x, y + image.height + 2), cell_width_px)
     out = Path(out)
-    try:
-        ownership.write_file(out, signed_png(sheet, GENERATOR, optimize=True), signature=lambda p: png_software(p) == GENERATOR)
-    except OSError as exc:
-        raise PreviewError(f"{out}: cannot write the contact sheet ({exc.strerror or exc})") from None
+    ownership.write_file(out, signed_png(sheet, GENERATOR, optimize=True), signature=lambda p: png_software(p) == GENERATOR)
     return out
 
 
