@@ -467,14 +467,8 @@ def write_preview(build_dir: str | Path, out: str | Path | None = None, *, sampl
 
 
 def _cell_image(build_dir: Path, record: dict, width: int) -> Image.Image:
-    """The record's image(s) side by side, scaled to ``width`` wide (grey if unreadable)."""
-    tiles = []
-    for relpath in record.get("images", [])[:2] or [""]:
-        try:
-            with Image.open(build_dir / relpath) as image:
-                tiles.append(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError):
-            tiles.append(Image.new("RGB", (4, 3), (128, 128, 128)))
+    """The record's image(s) side by side, scaled to ``width`` wide (grey if none or unreadable)."""
+    tiles = [_tile(build_dir / relpath) for relpath in record.get("images", [])[:2]] or [_grey_tile()]
     tile_w = width // len(tiles)
     scaled = [t.resize((tile_w, max(1, round(t.height * tile_w / t.width))), Image.Resampling.LANCZOS)
               for t in tiles]
@@ -482,6 +476,20 @@ def _cell_image(build_dir: Path, record: dict, width: int) -> Image.Image:
     for i, tile in enumerate(scaled):
         cell.paste(tile, (i * tile_w, 0))
     return cell
+
+
+def _tile(path: Path) -> Image.Image:
+    """The image at ``path`` in RGB, or a grey tile (with a warning) if it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        log.warning("contact sheet: image %s left out (%s)", path, exc)
+        return _grey_tile()
+
+
+def _grey_tile() -> Image.Image:
+    return Image.new("RGB", (4, 3), (128, 128, 128))
 
 
 def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: PreviewSample | None = None,

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import html
 import io
+import logging
 import math
 import os
 import re
@@ -282,7 +283,7 @@ def test_a_machine_fault_while_writing_stops_with_its_own_error(plane_build, tmp
            "command again" in result.output
 
 
-def test_an_unreadable_image_leaves_a_note_not_a_crash(plane_build, tmp_path):
+def test_an_unreadable_image_leaves_a_note_not_a_crash(plane_build, tmp_path, caplog):
     copy = tmp_path / "build"
     shutil.copytree(plane_build, copy)
     record = next(iter_records(copy))
@@ -291,4 +292,7 @@ def test_an_unreadable_image_leaves_a_note_not_a_crash(plane_build, tmp_path):
     text = preview.write_preview(copy, tmp_path / "p.html", sample=sample).read_text(encoding="utf-8")
     assert f"image not readable: {record['images'][0]}" in text
     assert len(_parse(text).cards) == len(sample.records)
-    preview.write_contact_sheet(copy, tmp_path / "sheet.png", sample=sample, cells=len(sample.records))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="datagen.preview"):
+        preview.write_contact_sheet(copy, tmp_path / "sheet.png", sample=sample, cells=len(sample.records))
+    assert f"contact sheet: image {copy / record['images'][0]} left out" in caplog.text
