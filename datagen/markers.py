@@ -513,6 +513,12 @@ def _label_parts(placement: Placement, masks: tuple[np.ndarray, np.ndarray]) -> 
 ARROW_GAP_PX = 2.0
 
 
+def _around(pixel: np.ndarray, reach: float, parts_towards) -> list[Placement]:
+    """One placement per direction ``d`` of ``DIRECTIONS``, by preference: the parts
+    ``parts_towards(d)``, and the label set beyond ``pixel + reach * d``."""
+    return [Placement(parts=parts_towards(d), label_from=pixel + reach * d, label_dir=d) for d in DIRECTIONS]
+
+
 @MARKERS.register("arrow")
 class Arrow(MarkerStyle):
     """The paper's training marker: a small red arrow whose tip stops just short of the pixel."""
@@ -523,13 +529,10 @@ class Arrow(MarkerStyle):
     colour: ClassVar[tuple] = RED
 
     def placements(self, pixel: np.ndarray, height: int, width: int) -> list[Placement]:
+        pixel = np.asarray(pixel, dtype=np.float64)
         length = marker_scale_px(height, width)
-        return [self._placement(np.asarray(pixel, dtype=np.float64), d, length) for d in DIRECTIONS]
-
-    def _placement(self, pixel: np.ndarray, direction: np.ndarray, length: float) -> Placement:
-        arrow = _arrow_part(pixel, direction, length, ARROW_GAP_PX, self.colour)
-        return Placement(parts=(arrow,), label_from=pixel + (ARROW_GAP_PX + length) * direction,
-                         label_dir=direction)
+        return _around(pixel, ARROW_GAP_PX + length,
+                       lambda d: (_arrow_part(pixel, d, length, ARROW_GAP_PX, self.colour),))
 
 
 @MARKERS.register("arrow_dot")
@@ -547,8 +550,7 @@ class ArrowDot(MarkerStyle):
         radius = max(2.5, 0.1 * length)
         dot = _ring_part(pixel, KEEP_OUT_PX + 0.5, radius, CYAN, checked=False)
         gap = radius + 1.5
-        return [Placement(parts=(_arrow_part(pixel, d, length, gap, YELLOW), dot),
-                          label_from=pixel + (gap + length) * d, label_dir=d) for d in DIRECTIONS]
+        return _around(pixel, gap + length, lambda d: (_arrow_part(pixel, d, length, gap, YELLOW), dot))
 
 
 @MARKERS.register("circle")
@@ -564,7 +566,7 @@ class Circle(MarkerStyle):
         size = marker_scale_px(height, width)
         outer = max(5.0, 0.4 * size)
         ring = _ring_part(pixel, outer - max(3.0, 0.14 * size), outer, RED)
-        return [Placement(parts=(ring,), label_from=pixel + outer * d, label_dir=d) for d in DIRECTIONS]
+        return _around(pixel, outer, lambda d: (ring,))
 
 
 @MARKERS.register("cross")
@@ -580,4 +582,4 @@ class Cross(MarkerStyle):
         size = marker_scale_px(height, width)
         arm = max(6.0, 0.45 * size)
         cross = _cross_part(pixel, KEEP_OUT_PX + 1.0, arm, max(1.5, 0.09 * size), RED)
-        return [Placement(parts=(cross,), label_from=pixel + arm * d, label_dir=d) for d in DIRECTIONS]
+        return _around(pixel, arm, lambda d: (cross,))

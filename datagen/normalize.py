@@ -324,11 +324,8 @@ class Undistort(Step):
 
     @functools.cached_property
     def _coordinates(self) -> tuple[np.ndarray, np.ndarray]:
-        """The source coordinates of the target pixels, computed once per step (image and mask share them)."""
-        return self._source_coordinates()
-
-    def _source_coordinates(self) -> tuple[np.ndarray, np.ndarray]:
-        """(2, H, W) source (row, column) of each target pixel centre, and (H, W) bool inside."""
+        """(2, H, W) source (row, column) of each target pixel centre, and (H, W) bool inside;
+        computed once per step (image and mask share them)."""
         h, w = self.source.height, self.source.width
         K = self.source.K
         # 1. ray (x, y, 1) of each pinhole target pixel centre: the inverse of K
@@ -393,9 +390,7 @@ class Resize(Step):
         """Resample with PIL over a box of ``out / s`` source pixels, so the scale is exactly s."""
         img = _check_image(img, "Resize.image")
         h, w = img.shape[:2]
-        out_w, out_h = _scaled_size(w, self.sx), _scaled_size(h, self.sy)
-        # out_w / sx <= w up to rounding; PIL refuses a box beyond the image.
-        box = (0.0, 0.0, min(out_w / self.sx, float(w)), min(out_h / self.sy, float(h)))
+        (out_w, out_h), box = self._resampling(w, h)
         if img.ndim == 3 and img.shape[2] == 3:
             return np.asarray(Image.fromarray(img).resize((out_w, out_h), RESAMPLE, box=box))
         channels = img.reshape(h, w, -1)  # one band at a time (PIL premultiplies RGBA alpha)
@@ -407,13 +402,20 @@ class Resize(Step):
         """Output pixels whose whole ``RESAMPLE`` window (as PIL reads it, with ``image``'s box) is valid."""
         mask = _check_mask(mask, "Resize.valid")
         h, w = mask.shape
-        out_w, out_h = _scaled_size(w, self.sx), _scaled_size(h, self.sy)
+        (out_w, out_h), box = self._resampling(w, h)
         if mask.all():
             return np.ones((out_h, out_w), dtype=bool)
         support = FILTER_SUPPORT[RESAMPLE]
-        cols = _filter_windows(w, 0.0, min(out_w / self.sx, float(w)), out_w, support)
-        rows = _filter_windows(h, 0.0, min(out_h / self.sy, float(h)), out_h, support)
+        cols = _filter_windows(w, box[0], box[2], out_w, support)
+        rows = _filter_windows(h, box[1], box[3], out_h, support)
         return _all_in_windows(mask, rows, cols)
+
+    def _resampling(self, width: int, height: int) -> tuple[tuple[int, int], tuple[float, float, float, float]]:
+        """(out_w, out_h) of a ``width x height`` input, and the box of ``out / s`` input pixels PIL
+        resamples into it, so that the scale is exactly s."""
+        out_w, out_h = _scaled_size(width, self.sx), _scaled_size(height, self.sy)
+        # out_w / sx <= width up to rounding; PIL refuses a box beyond the image.
+        return (out_w, out_h), (0.0, 0.0, min(out_w / self.sx, float(width)), min(out_h / self.sy, float(height)))
 
     def to_record(self) -> list:
         return ["resize", self.sx if self.sx == self.sy else [self.sx, self.sy]]
@@ -608,21 +610,24 @@ def _plan_crop(width: int, height: int, config: NormalizeConfig,
     random = config.crop == "random"
     if random and rng is None:
         raise ConfigError("NormalizeConfig.crop='random' needs an rng (plan_normalization(..., rng=...))")
-    w, h = width, height
+    size = (width, height)
     if config.crop == "center":
-        w, h = min(config.crop_max_size[0], width), min(config.crop_max_size[1], height)
+        size = (min(config.crop_max_size[0], width), min(config.crop_max_size[1], height))
     elif random:
-        w, h = _random_crop_size(width, height, config, rng)
-    x0, y0 = _offset(width - w, random, rng), _offset(height - h, random, rng)
+        size = _random_crop_size(width, height, config, rng)
+    box = _inner_crop((0, 0, width, height), size, random, rng)
     if config.max_side_px is not None:  # a further crop inside the first keeps the focal length
-        w2, h2 = min(w, config.max_side_px), min(h, config.max_side_px)
-        x0, y0 = x0 + _offset(w - w2, random, rng), y0 + _offset(h - h2, random, rng)
-        w, h = w2, h2
+        box = _inner_crop(box, (min(box[2], config.max_side_px), min(box[3], config.max_side_px)), random, rng)
     if config.grid.limits_anything:  # last, the size the processor passes without resizing
-        w2, h2 = config.grid.crop_size(w, h)
-        x0, y0 = x0 + _offset(w - w2, random, rng), y0 + _offset(h - h2, random, rng)
-        w, h = w2, h2
-    return x0, y0, w, h
+        box = _inner_crop(box, config.grid.crop_size(box[2], box[3]), random, rng)
+    return box
+
+
+def _inner_crop(box: tuple[int, int, int, int], size: tuple[int, int], random: bool,
+                rng: np.random.Generator | None) -> tuple[int, int, int, int]:
+    """(x0, y0, w, h) of a crop of ``size`` (w, h) inside ``box`` (x0, y0, w, h): centred or at random."""
+    x0, y0, w, h = box
+    return x0 + _offset(w - size[0], random, rng), y0 + _offset(h - size[1], random, rng), size[0], size[1]
 
 
 def _random_crop_size(width: int, height: int, config: NormalizeConfig,

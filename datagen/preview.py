@@ -445,6 +445,12 @@ def write_preview(build_dir: str | Path, out: str | Path | None = None, *, sampl
         sample: a sample from ``load_sample`` (read here from ``limit`` and ``seed`` if None).
         inline: embed images as JPEG thumbnails; False links them relative to the page.
         thumb_width_px: largest width of an inlined thumbnail.
+
+    Raises:
+        PreviewError: a thumbnail width below 16 px.
+        OwnershipError: ``out`` is a file datagen did not write.
+        OSError: the machine refused the write (disk full, permissions): the command stops, and
+            the same command writes the page once the fault is mended.
     """
     if thumb_width_px < 16:
         raise PreviewError(f"thumbnail width must be at least 16 px, got {thumb_width_px}")
@@ -452,10 +458,7 @@ def write_preview(build_dir: str | Path, out: str | Path | None = None, *, sampl
     out = Path(out) if out is not None else build_dir / PAGE_NAME
     sample = sample or load_sample(build_dir, limit, seed)
     page = render_page(build_dir, sample, _ImageSources(build_dir, out, inline, thumb_width_px))
-    try:
-        ownership.write_file(out, page.encode("utf-8"), signature=_is_datagen_page)
-    except OSError as exc:
-        raise PreviewError(f"{out}: cannot write the preview page ({exc.strerror or exc})") from None
+    ownership.write_file(out, page.encode("utf-8"), signature=_is_datagen_page)
     log.info("preview of %d of %d records written to %s", len(sample.records), sample.stats.total, out)
     return out
 
@@ -464,14 +467,8 @@ def write_preview(build_dir: str | Path, out: str | Path | None = None, *, sampl
 
 
 def _cell_image(build_dir: Path, record: dict, width: int) -> Image.Image:
-    """The record's image(s) side by side, scaled to ``width`` wide (grey if unreadable)."""
-    tiles = []
-    for relpath in record.get("images", [])[:2] or [""]:
-        try:
-            with Image.open(build_dir / relpath) as image:
-                tiles.append(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError):
-            tiles.append(Image.new("RGB", (4, 3), (128, 128, 128)))
+    """The record's image(s) side by side, scaled to ``width`` wide (grey if none or unreadable)."""
+    tiles = [_tile(build_dir / relpath) for relpath in record.get("images", [])[:2]] or [_grey_tile()]
     tile_w = width // len(tiles)
     scaled = [t.resize((tile_w, max(1, round(t.height * tile_w / t.width))), Image.Resampling.LANCZOS)
               for t in tiles]
@@ -481,13 +478,29 @@ def _cell_image(build_dir: Path, record: dict, width: int) -> Image.Image:
     return cell
 
 
+def _tile(path: Path) -> Image.Image:
+    """The image at ``path`` in RGB, or a grey tile (with a warning) if it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        log.warning("contact sheet: image %s left out (%s)", path, exc)
+        return _grey_tile()
+
+
+def _grey_tile() -> Image.Image:
+    return Image.new("RGB", (4, 3), (128, 128, 128))
+
+
 def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: PreviewSample | None = None,
                         limit: int = DEFAULT_LIMIT, seed: int = 0, cells: int = SHEET_CELLS,
                         cell_width_px: int = SHEET_CELL_WIDTH_PX) -> Path:
     """Write a PNG grid of the first ``cells`` sampled records: image(s), then task and truth below.
 
     Raises:
-        PreviewError: bad sizes, or the PNG cannot be written.
+        PreviewError: bad sizes.
+        OwnershipError: ``out`` is a file datagen did not write.
+        OSError: the machine refused the write (disk full, permissions): the command stops.
     """
     if cells < 1 or cell_width_px < 32:
         raise PreviewError(f"contact sheet needs cells >= 1 and cell width >= 32 px, got {cells}, {cell_width_px}")
@@ -506,10 +519,7 @@ def write_contact_sheet(build_dir: str | Path, out: str | Path, *, sample: Previ
         sheet.paste(image, (x, y))
         _caption(draw, font, record, (x, y + image.height + 2), cell_width_px)
     out = Path(out)
-    try:
-        ownership.write_file(out, signed_png(sheet, GENERATOR, optimize=True), signature=lambda p: png_software(p) == GENERATOR)
-    except OSError as exc:
-        raise PreviewError(f"{out}: cannot write the contact sheet ({exc.strerror or exc})") from None
+    ownership.write_file(out, signed_png(sheet, GENERATOR, optimize=True), signature=lambda p: png_software(p) == GENERATOR)
     return out
 
 

@@ -535,12 +535,11 @@ def _partner_frame(first: FrameInfo, group: list[FrameInfo], paired: set, used: 
               if f.frame_id != first.frame_id and frozenset((first.frame_id, f.frame_id)) not in paired]
     moved = np.array([np.linalg.norm(f.camera.T_world_cam[:3, 3] - centre) for f in others])
     near = np.flatnonzero((moved >= config.pose_min_translation_m) & (moved <= config.pose_max_translation_m))
-    order = list(_spread_order(moved[near], config.depth_bins, rng))
-    fresh = [_translation_key(moved[near[j]]) not in used for j in order]
-    for j in [j for j, new in zip(order, fresh) if new] + [j for j, new in zip(order, fresh) if not new]:
+    keys = [_translation_key(distance) for distance in moved[near]]
+    for j in sorted(_spread_order(moved[near], config.depth_bins, rng), key=lambda j: keys[j] in used):
         candidate = others[near[j]]
         if config.pose_min_overlap <= 0 or frame_overlap(first, candidate) >= config.pose_min_overlap:
-            used.add(_translation_key(moved[near[j]]))
+            used.add(keys[j])
             return candidate.frame_id
     return None
 

@@ -4,12 +4,11 @@ by check_marker after a JPEG round trip."""
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
 from PIL import Image
-
-import math
 
 from datagen.markers import (LABEL_NEARNESS_RATIO, MARKERS, MarkerError, check_marker, label_centre, marker_scale_px,
                              min_pair_separation_px, pair_clearance_px)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import html
 import io
+import logging
 import math
 import os
 import re
@@ -21,11 +23,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from datagen import preview
+from datagen import ownership, preview
 from datagen.cli import main
 from datagen.config import load_config
+from datagen.errors import DatagenError
 from datagen.pipeline import build
 from datagen.records import NotABuildError, iter_records, read_manifest
+from tests.cli_checks import one_line_error
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -263,7 +267,23 @@ def test_preview_command_writes_page_and_sheet(plane_build, tmp_path):
     assert result.exit_code == 2 and "not a datagen build" in result.output
 
 
-def test_an_unreadable_image_leaves_a_note_not_a_crash(plane_build, tmp_path):
+def test_a_machine_fault_while_writing_stops_with_its_own_error(plane_build, tmp_path, monkeypatch):
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    sample = preview.load_sample(plane_build, limit=2)
+    monkeypatch.setattr(ownership.os, "fsync", disk_full)
+    for write, out in ((preview.write_preview, tmp_path / "p.html"), (preview.write_contact_sheet, tmp_path / "s.png")):
+        with pytest.raises(OSError) as caught:
+            write(plane_build, out, sample=sample)
+        assert caught.value.errno == errno.ENOSPC and not isinstance(caught.value, DatagenError)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+    result = CliRunner().invoke(main, ["preview", str(plane_build), "--out", str(tmp_path / "p.html"), "--limit", "2"])
+    one_line_error(result, f"error: {tmp_path / 'p.html'}: {os.strerror(errno.ENOSPC)} (the disk is full; fix it "
+                           "and run the same command again")
+
+
+def test_an_unreadable_image_leaves_a_note_not_a_crash(plane_build, tmp_path, caplog):
     copy = tmp_path / "build"
     shutil.copytree(plane_build, copy)
     record = next(iter_records(copy))
@@ -272,4 +292,7 @@ def test_an_unreadable_image_leaves_a_note_not_a_crash(plane_build, tmp_path):
     text = preview.write_preview(copy, tmp_path / "p.html", sample=sample).read_text(encoding="utf-8")
     assert f"image not readable: {record['images'][0]}" in text
     assert len(_parse(text).cards) == len(sample.records)
-    preview.write_contact_sheet(copy, tmp_path / "sheet.png", sample=sample, cells=len(sample.records))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="datagen.preview"):
+        preview.write_contact_sheet(copy, tmp_path / "sheet.png", sample=sample, cells=len(sample.records))
+    assert f"contact sheet: image {copy / record['images'][0]} left out" in caplog.text

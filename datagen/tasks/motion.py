@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datagen.tasks.base import (GIVEN_DECIMALS, GIVEN_SIGNIFICANT, TaskTruth, figure_decimals, figure_text, fixed,
-                                point_labels, quotient_chain, require_points)
+from datagen.tasks.base import (GIVEN_DECIMALS, GIVEN_SIGNIFICANT, TASK_UNITS, TaskTruth, figure_decimals, figure_text,
+                                fixed, point_labels, quotient_chain, require_points)
 from datagen.types import Sample
 
-#: For each travel task: the unit of its answer, the figure the question gives, and the figure it asks.
-TRAVEL_TASKS = {"speed": ("m/s", "time_s", "speed_mps"), "time": ("s", "speed_mps", "time_s")}
+#: For each travel task: what the question gives (``draw_motion``'s ``given``), that figure, and the figure it asks.
+TRAVEL_TASKS = {"speed": ("time", "time_s", "speed_mps"), "time": ("speed", "speed_mps", "time_s")}
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,9 @@ def travel_truth(task: str, sample: Sample, rng: np.random.Generator, options) -
         The truth; its chain divides the stated distance by the given (``quotient_chain``),
         and its label adds the given and the mover's name.
     """
-    unit, given_key, answer_key = TRAVEL_TASKS[task]
+    given, given_key, answer_key = TRAVEL_TASKS[task]
     range_m = float(np.linalg.norm(require_points(sample, task, 1)[0]))
-    motion = draw_motion(range_m, "time" if given_key == "time_s" else "speed", options, rng)
+    motion = draw_motion(range_m, given, options, rng)
     value = range_m / motion.given
     distance_text, chain_text = quotient_chain(range_m, motion.given, options.decimals)
     fields = {"distance_m": range_m, given_key: motion.given, answer_key: value,
@@ -160,5 +160,5 @@ def travel_truth(task: str, sample: Sample, rng: np.random.Generator, options) -
     stated = {"distance_m": distance_text, given_key: motion.given_text,
               answer_key: figure_text(value, options.decimals), f"chain_{answer_key}": chain_text}
     label = {**point_labels(sample), given_key: motion.given, "mover": motion.mover.name}
-    return TaskTruth(task=task, value=value, unit=unit, fields=fields, label=label, num_points=1,
+    return TaskTruth(task=task, value=value, unit=TASK_UNITS[task], fields=fields, label=label, num_points=1,
                      stated=stated, words={"mover": motion.mover.phrase})

@@ -26,12 +26,11 @@ The defaults, from each consumer's code:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from datagen.records import iter_frames_index
+from datagen.records import iter_frames_index, read_manifest
 
 #: Pixels of a Qwen2-VL-style visual token: 14 px patches merged 2 x 2.
 QWEN_TOKEN_PX = 28
@@ -75,9 +74,7 @@ class ImageStats:
             fx, _, _, _, width, height = frame["camera"]
             sizes.append((int(width), int(height)))
             focal = float(fx)
-        manifest = Path(build_dir) / "manifest.json"
-        tasks = json.loads(manifest.read_text(encoding="utf-8")).get("counts", {}).get("by_task", {}) \
-            if manifest.is_file() else {}
+        tasks = read_manifest(build_dir).get("counts", {}).get("by_task", {})
         return cls(tuple(sizes), focal, 2 if tasks.get("pose") else 1)
 
     @property
@@ -100,6 +97,11 @@ class ImageStats:
         image = math.ceil(self.max_pixels / QWEN_TOKEN_PX ** 2)
         return 256 * math.ceil((self.images_per_record * image + TEXT_TOKENS) / 256)
 
+    def pixel_limits(self, floor: int) -> tuple[int, int]:
+        """(min_pixels, max_pixels) settings that pass every image unchanged: min_pixels at most
+        ``floor`` (the consumer's default min_pixels), max_pixels at least it (never below the minimum)."""
+        return min(self.min_pixels, floor), max(self.max_pixels, floor)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -121,6 +123,14 @@ def _shrunk(stats: ImageStats, limit: int, who: str, setting: str) -> list[str]:
             f"instead of {stats.focal_px:.0f}): use the settings written beside the export"]
 
 
+def _cut(stats: ImageStats, limit: int, who: str, setting: str, fix: str) -> list[str]:
+    """A warning if the longest record needs more tokens than a consumer's default length ``limit`` keeps."""
+    if stats.qwen_tokens() <= limit:
+        return []
+    return [f"the longest record needs about {stats.qwen_tokens()} tokens with a Qwen2-VL-style model; {who}'s "
+            f"default {setting} {limit} truncates it: {fix}"]
+
+
 def _off_grid(stats: ImageStats, who: str) -> list[str]:
     if stats.on_grid(QWEN_TOKEN_PX):
         return []
@@ -131,56 +141,55 @@ def _off_grid(stats: ImageStats, who: str) -> list[str]:
 
 
 def llamafactory(stats: ImageStats) -> Settings:
+    low, high = stats.pixel_limits(LLAMAFACTORY_MIN_PIXELS)
     text = (f"# LLaMA-Factory training YAML settings that keep every image of this build as built\n"
             f"# (fx = fy = {stats.focal_px:g} px): merge them into your config.\n"
-            f"image_max_pixels: {max(stats.max_pixels, LLAMAFACTORY_MIN_PIXELS)}\n"
-            f"image_min_pixels: {min(stats.min_pixels, LLAMAFACTORY_MIN_PIXELS)}\n"
+            f"image_max_pixels: {high}\n"
+            f"image_min_pixels: {low}\n"
             f"cutoff_len: {max(stats.qwen_tokens(), LLAMAFACTORY_CUTOFF_LEN)}\n")
-    warnings = _shrunk(stats, LLAMAFACTORY_MAX_PIXELS, "LLaMA-Factory", "image_max_pixels")
-    if stats.qwen_tokens() > LLAMAFACTORY_CUTOFF_LEN:
-        warnings.append(f"the longest record needs about {stats.qwen_tokens()} tokens with a Qwen2-VL-style model, "
-                        f"over LLaMA-Factory's default cutoff_len {LLAMAFACTORY_CUTOFF_LEN}: set cutoff_len")
-    return Settings("llamafactory_settings.yaml", text, tuple(warnings + _off_grid(stats, "LLaMA-Factory")))
+    warnings = (_shrunk(stats, LLAMAFACTORY_MAX_PIXELS, "LLaMA-Factory", "image_max_pixels")
+                + _cut(stats, LLAMAFACTORY_CUTOFF_LEN, "LLaMA-Factory", "cutoff_len", "set cutoff_len")
+                + _off_grid(stats, "LLaMA-Factory"))
+    return Settings("llamafactory_settings.yaml", text, tuple(warnings))
 
 
 def swift(stats: ImageStats) -> Settings:
+    low, high = stats.pixel_limits(SWIFT_MIN_PIXELS)
     text = (f"# ms-swift: environment variables that keep every image of this build as built\n"
             f"# (fx = fy = {stats.focal_px:g} px), and a max_length that holds the longest record.\n"
-            f"export MAX_PIXELS={max(stats.max_pixels, SWIFT_MIN_PIXELS)}\n"
-            f"export MIN_PIXELS={min(stats.min_pixels, SWIFT_MIN_PIXELS)}\n"
+            f"export MAX_PIXELS={high}\n"
+            f"export MIN_PIXELS={low}\n"
             f"# swift sft ... --max_length {stats.qwen_tokens()}\n")
     warnings = _shrunk(stats, SWIFT_MAX_PIXELS, "ms-swift", "MAX_PIXELS") + _off_grid(stats, "ms-swift")
     return Settings("swift_settings.sh", text, tuple(warnings))
 
 
 def trl(stats: ImageStats) -> Settings:
+    low, high = stats.pixel_limits(QWEN_PROCESSOR_MIN_PIXELS)
     text = (f"# TRL SFTTrainer settings that keep every image of this build as built (fx = fy = {stats.focal_px:g} px)\n"
             f"# and train on whole records: no truncation through the image tokens or the answer.\n"
             f"from transformers import AutoProcessor\n"
             f"from trl import SFTConfig\n\n"
-            f"processor = AutoProcessor.from_pretrained(MODEL, min_pixels={min(stats.min_pixels, QWEN_PROCESSOR_MIN_PIXELS)}, "
-            f"max_pixels={max(stats.max_pixels, QWEN_PROCESSOR_MIN_PIXELS)})\n"
+            f"processor = AutoProcessor.from_pretrained(MODEL, min_pixels={low}, max_pixels={high})\n"
             f"config = SFTConfig(max_length=None)  # TRL's default 1024 truncates; the longest record needs "
             f"about {stats.qwen_tokens()} tokens\n")
-    warnings = []
-    if stats.qwen_tokens() > TRL_MAX_LENGTH:
-        warnings.append(f"records need up to about {stats.qwen_tokens()} tokens with a Qwen2-VL-style model; TRL's "
-                        f"default max_length {TRL_MAX_LENGTH} truncates them: set SFTConfig(max_length=None)")
-    return Settings("trl_settings.py", text, tuple(warnings + _shrunk(stats, QWEN_PROCESSOR_MAX_PIXELS, "the Qwen "
-                                                                      "processor", "max_pixels") + _off_grid(stats, "TRL")))
+    warnings = (_shrunk(stats, QWEN_PROCESSOR_MAX_PIXELS, "the Qwen processor", "max_pixels")
+                + _cut(stats, TRL_MAX_LENGTH, "TRL", "max_length", "set SFTConfig(max_length=None)")
+                + _off_grid(stats, "TRL"))
+    return Settings("trl_settings.py", text, tuple(warnings))
 
 
 def qwen(stats: ImageStats) -> Settings:
+    low, high = stats.pixel_limits(QWEN_FINETUNE_MIN_PIXELS)
     text = (f"# Arguments of Qwen's qwen-vl-finetune (qwenvl/train/train_qwen.py) that keep every image of\n"
             f"# this build as built (fx = fy = {stats.focal_px:g} px):\n"
-            f"--max_pixels {max(stats.max_pixels, QWEN_FINETUNE_MIN_PIXELS)} "
-            f"--min_pixels {min(stats.min_pixels, QWEN_FINETUNE_MIN_PIXELS)} --model_max_length {stats.qwen_tokens()}\n")
+            f"--max_pixels {high} --min_pixels {low} --model_max_length {stats.qwen_tokens()}\n")
     warnings = _shrunk(stats, QWEN_FINETUNE_MAX_PIXELS, "qwen-vl-finetune", "max_pixels") + _off_grid(stats, "Qwen")
     return Settings("qwen_settings.txt", text, tuple(warnings))
 
 
 def internvl(stats: ImageStats) -> Settings:
-    tiles = max((w // INTERNVL_TILE_PX) * (h // INTERNVL_TILE_PX) for w, h in stats.sizes) if stats.sizes else 1
+    tiles = max((w // INTERNVL_TILE_PX) * (h // INTERNVL_TILE_PX) for w, h in stats.sizes)
     text = (f"# InternVL internvl_chat fine-tuning arguments for this build:\n"
             f"--force_image_size {INTERNVL_TILE_PX} --dynamic_image_size True --max_dynamic_patch {max(tiles, 1)} "
             f"--use_thumbnail False\n"
