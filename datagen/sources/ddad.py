@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.geometry.se3 import invert, pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_json, require_dir, require_file
-from datagen.sources._tables import FrameTableBuilder, check_count
+from datagen.sources._tables import FrameTableBuilder, check_count, check_name, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -106,14 +106,10 @@ class DDADSource(Source):
         cache_scenes: int = 2
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root is required (the folder holding {SPLIT_FILE} and the scenes)")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.masks is not None:
-                object.__setattr__(self, "masks", Path(self.masks))
-            for name in ("split_file", "lidar"):
-                if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                    raise ConfigError(f"{NAME} source: {name} must be a non-empty name, got {getattr(self, name)!r}")
+            check_root(self, NAME, f"the folder holding {SPLIT_FILE} and the scenes")
+            optional_paths(self, "masks")
+            check_name(NAME, "split_file", self.split_file)
+            check_name(NAME, "lidar", self.lidar)
             check_count(NAME, "cache_scenes", self.cache_scenes)
 
     def __init__(self, config: "DDADSource.Config | None" = None) -> None:

@@ -33,13 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.sources import register
 from datagen.sources._colmap import ColmapImage, ColmapModel, read_images_text, read_model
 from datagen.sources._io import image_size, parse_numbers, read_text, require_file
+from datagen.sources._tables import check_count, check_root, check_split, names_option
 from datagen.sources._thin_prism import MODEL as THIN_PRISM, PARAM_COUNT, ThinPrismFisheye
 from datagen.sources.base import FrameTable, Source
-from datagen.types import SPLITS, Frame
+from datagen.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +87,11 @@ class ETH3DSource(Source):
         stride: int = 3
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root (the folder holding the scene folders) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if isinstance(self.scenes, str):
-                object.__setattr__(self, "scenes", tuple(s.strip() for s in self.scenes.split(",") if s.strip()))
-            elif self.scenes is not None:
-                object.__setattr__(self, "scenes", tuple(self.scenes))
-            if self.scenes is not None and (not self.scenes or not all(isinstance(s, str) for s in self.scenes)):
-                raise ConfigError(f"{NAME} source: scenes must be scene names, got {self.scenes!r}")
-            if self.split not in SPLITS + (None,):
-                raise ConfigError(f"{NAME} source: split must be one of {list(SPLITS)} or null, got {self.split!r}")
-            stride = self.stride
-            if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-                raise ConfigError(f"{NAME} source: stride must be a positive integer, got {stride!r}")
+            check_root(self, NAME, "the folder holding the scene folders")
+            if self.scenes is not None:
+                object.__setattr__(self, "scenes", names_option(NAME, "scenes", self.scenes, what="scene names"))
+            check_split(NAME, self.split)
+            check_count(NAME, "stride", self.stride)
 
     def __init__(self, config: "ETH3DSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -50,6 +50,7 @@ from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, parse_numbers, read_binary, read_image_array, read_text
 from datagen.sources._oxts import poses_from_oxts, read_oxts_lines, read_timestamps
+from datagen.sources._tables import check_choice, check_flag, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -105,18 +106,12 @@ class KittiSource(Source):
         depth_completion: Path | None = None
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("kitti source: root (the KITTI folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.layout not in LAYOUTS + ("auto",):
-                raise ConfigError(f"kitti source: layout must be one of auto, {', '.join(LAYOUTS)}, got {self.layout!r}")
-            if not isinstance(self.motion_compensation, bool):
-                raise ConfigError(f"kitti source: motion_compensation must be true or false, "
-                                  f"got {self.motion_compensation!r}")
-            if self.depth_completion is not None:
-                object.__setattr__(self, "depth_completion", Path(self.depth_completion))
-                if self.layout not in ("auto", "raw"):
-                    raise ConfigError("kitti source: depth_completion applies to the raw layout only")
+            check_root(self, NAME, "the KITTI folder")
+            check_choice(NAME, "layout", self.layout, ("auto",) + LAYOUTS)
+            check_flag(NAME, "motion_compensation", self.motion_compensation)
+            optional_paths(self, "depth_completion")
+            if self.depth_completion is not None and self.layout not in ("auto", "raw"):
+                raise ConfigError(f"{NAME} source: depth_completion applies to the raw layout only")
 
     def __init__(self, config: "KittiSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -46,9 +46,10 @@ from datagen.geometry.se3 import T_CV_FROM_GL, invert, pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array, read_json, read_text
 from datagen.sources._registration import DepthRegistration, decode_depth, registered_points, rigid_transform
+from datagen.sources._tables import check_choice, check_number, check_root, check_split
 from datagen.sources._timestamps import MAX_DIFFERENCE_S, read_timed_list
 from datagen.sources.base import FrameTable, Source
-from datagen.types import DEPTH_KINDS, SPLITS, Camera, Frame
+from datagen.types import DEPTH_KINDS, Camera, Frame
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +157,7 @@ class RGBDSource(Source):
         missing_depth: str = "error"
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("rgbd source: root (the dataset folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
+            check_root(self, NAME, "the dataset folder")
             object.__setattr__(self, "images", PathPattern(self.images, "images"))
             object.__setattr__(self, "depth", PathPattern(self.depth, "depth"))
             for pattern in (self.images, self.depth):
@@ -175,26 +174,20 @@ class RGBDSource(Source):
 
         def _check_choices(self) -> None:
             for name, allowed in (("depth_kind", DEPTH_KINDS), ("pose_type", POSE_TYPES), ("pose_axes", POSE_AXES),
-                                  ("lens", LENS_MODELS), ("missing_depth", MISSING_DEPTH),
-                                  ("split", SPLITS + (None,))):
-                if getattr(self, name) not in allowed:
-                    raise ConfigError(f"rgbd source: {name} must be one of {list(allowed)}, "
-                                      f"got {getattr(self, name)!r}")
+                                  ("lens", LENS_MODELS), ("missing_depth", MISSING_DEPTH)):
+                check_choice(NAME, name, getattr(self, name), allowed)
+            check_split(NAME, self.split)
             if self.poses is not None:
                 PathPattern(self.poses, "poses")
 
         def _check_numbers(self) -> None:
-            scale = self.depth_scale
-            if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
-                raise ConfigError(f"rgbd source: depth_scale must be a number > 0 (stored units per metre), "
-                                  f"got {scale!r}")
+            if self.depth_scale is not None:
+                check_number(NAME, "depth_scale", self.depth_scale, 0.0)  # stored units per metre
             values = self.invalid_depth if isinstance(self.invalid_depth, (list, tuple)) else [self.invalid_depth]
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                 raise ConfigError(f"rgbd source: invalid_depth must be a list of numbers, got {self.invalid_depth!r}")
             object.__setattr__(self, "invalid_depth", tuple(values))
-            gap = self.max_time_difference_s
-            if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 < gap <= 10:
-                raise ConfigError(f"rgbd source: max_time_difference_s must be seconds in (0, 10], got {gap!r}")
+            check_number(NAME, "max_time_difference_s", self.max_time_difference_s, 0.0, 10.0, unit="seconds")
 
     def __init__(self, config: "RGBDSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -38,12 +38,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import CameraError, ConfigError, SourceError, raise_if_machine_fault
+from datagen.errors import CameraError, SourceError, raise_if_machine_fault
 from datagen.geometry.se3 import invert
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
+from datagen.sources._tables import check_choice, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -140,13 +141,9 @@ class ScanNetSource(Source):
         split_dir: Path | None = None
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("scannet source: root (a ScanNet download or a scene folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.split_dir is not None:
-                object.__setattr__(self, "split_dir", Path(self.split_dir))
-            if self.format not in FORMATS:
-                raise ConfigError(f"scannet source: format must be one of {list(FORMATS)}, got {self.format!r}")
+            check_root(self, NAME, "a ScanNet download or a scene folder")
+            optional_paths(self, "split_dir")
+            check_choice(NAME, "format", self.format, FORMATS)
 
     def __init__(self, config: "ScanNetSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.render.raycast import cast_rays
 from datagen.sources import register
 from datagen.sources._cache import LruCache
@@ -39,6 +39,7 @@ from datagen.sources._camera_files import read_mask
 from datagen.sources._colmap import ColmapModel, read_model
 from datagen.sources._io import read_image_array, read_text
 from datagen.sources._meshes import load_mesh, scan_scene
+from datagen.sources._tables import check_flag, check_root, names_option, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -107,18 +108,11 @@ class ScanNetppSource(Source):
         anon_masks: bool = True
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("scannetpp source: root (a ScanNet++ download or a scene folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.split_dir is not None:
-                object.__setattr__(self, "split_dir", Path(self.split_dir))
-            devices = (self.devices,) if isinstance(self.devices, str) else tuple(self.devices)
-            if not devices or any(d not in DEVICES for d in devices) or len(set(devices)) != len(devices):
-                raise ConfigError(f"scannetpp source: devices must be some of {list(DEVICES)}, got {self.devices!r}")
-            object.__setattr__(self, "devices", devices)
+            check_root(self, NAME, "a ScanNet++ download or a scene folder")
+            optional_paths(self, "split_dir")
+            object.__setattr__(self, "devices", names_option(NAME, "devices", self.devices, DEVICES, "some"))
             for name in ("cull_back_faces", "iphone_depth_check", "anon_masks"):
-                if not isinstance(getattr(self, name), bool):
-                    raise ConfigError(f"scannetpp source: {name} must be true or false, got {getattr(self, name)!r}")
+                check_flag(NAME, name, getattr(self, name))
 
     def __init__(self, config: "ScanNetppSource.Config | None" = None) -> None:
         super().__init__(config)

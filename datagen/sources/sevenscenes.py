@@ -36,12 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.geometry.se3 import invert, make_transform
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
+from datagen.sources._tables import check_choice, check_root
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -87,12 +88,8 @@ class SevenScenesSource(Source):
         registration: str = "kinect"
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("sevenscenes source: root (a folder of scene folders) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.registration not in REGISTRATIONS:
-                raise ConfigError(f"sevenscenes source: registration must be one of {list(REGISTRATIONS)}, "
-                                  f"got {self.registration!r}")
+            check_root(self, NAME, "a folder of scene folders")
+            check_choice(NAME, "registration", self.registration, REGISTRATIONS)
 
     def __init__(self, config: "SevenScenesSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -22,6 +22,7 @@ from pathlib import Path
 from datagen.errors import ConfigError, SourceError
 from datagen.resources import scenes_dir
 from datagen.sources import register
+from datagen.sources._tables import check_count, check_number, optional_paths
 from datagen.sources.base import Source
 from datagen.synthetic.recipe import Recipe, load_recipes
 from datagen.types import Frame
@@ -66,20 +67,17 @@ class SyntheticSource(Source):
         cache_scenes: int = 4
 
         def __post_init__(self) -> None:
-            if self.root is not None:
-                object.__setattr__(self, "root", Path(self.root))
+            optional_paths(self, "root")
             if isinstance(self.recipes, str):
                 object.__setattr__(self, "recipes", tuple(p.strip() for p in self.recipes.split(",") if p.strip()))
             elif self.recipes is not None:
                 object.__setattr__(self, "recipes", tuple(self.recipes))
-            _check_int("seed", self.seed, 0)
-            _check_int("cache_scenes", self.cache_scenes, 1)
+            check_count(NAME, "seed", self.seed, 0)
+            check_count(NAME, "cache_scenes", self.cache_scenes)
             for name in ("sequences", "frames_per_sequence"):
                 if getattr(self, name) is not None:
-                    _check_int(name, getattr(self, name), 1)
-            if isinstance(self.image_scale, bool) or not isinstance(self.image_scale, (int, float)) \
-                    or not 0 < self.image_scale <= 4:
-                raise ConfigError(f"synthetic source: image_scale must be a number in (0, 4], got {self.image_scale!r}")
+                    check_count(NAME, name, getattr(self, name))
+            check_number(NAME, "image_scale", self.image_scale, 0.0, 4.0)
             if self.camera_preset is not None:
                 from datagen.synthetic.rigs import RIG_PRESETS
 
@@ -190,8 +188,3 @@ class SyntheticSource(Source):
 def frame_id(recipe: str, index: int, frame: int) -> str:
     """``synthetic/<recipe>/<scene>/<frame:06d>``."""
     return f"{NAME}/{recipe}/{index}/{frame:06d}"
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"synthetic source: {name} must be an integer >= {minimum}, got {value!r}")

@@ -32,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import CameraError, ConfigError, SourceError
+from datagen.errors import CameraError, SourceError
 from datagen.geometry.se3 import pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array
 from datagen.sources._registration import decode_depth
+from datagen.sources._tables import check_choice, check_number, check_root
 from datagen.sources._timestamps import MAX_DIFFERENCE_S, TimedList, associate, read_timed_list
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
@@ -98,15 +99,9 @@ class TUMSource(Source):
         max_difference_s: float = MAX_DIFFERENCE_S
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("tum source: root (a sequence folder or a folder of them) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.calibration not in CALIBRATION_CHOICES:
-                raise ConfigError(f"tum source: calibration must be one of {list(CALIBRATION_CHOICES)}, "
-                                  f"got {self.calibration!r}")
-            value = self.max_difference_s
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise ConfigError(f"tum source: max_difference_s must be seconds in (0, 1], got {value!r}")
+            check_root(self, NAME, "a sequence folder or a folder of them")
+            check_choice(NAME, "calibration", self.calibration, CALIBRATION_CHOICES)
+            check_number(NAME, "max_difference_s", self.max_difference_s, 0.0, 1.0, unit="seconds")
 
     def __init__(self, config: "TUMSource.Config | None" = None) -> None:
         super().__init__(config)

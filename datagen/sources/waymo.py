@@ -42,13 +42,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import ConfigError, GeometryError, SourceError, raise_if_machine_fault
+from datagen.errors import GeometryError, SourceError, raise_if_machine_fault
 from datagen.geometry.se3 import as_transform
 from datagen.sources import register
 from datagen.sources._arrow import column_array, fixed_lists, parquet_file, read_parquet
 from datagen.sources._cache import LruCache
 from datagen.sources._io import MAX_IMAGE_PIXELS, require_dir
-from datagen.sources._tables import FrameTableBuilder, check_count
+from datagen.sources._tables import FrameTableBuilder, check_count, check_flag, check_root, names_option
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -206,17 +206,9 @@ class WaymoSource(Source):
         cache_segments: int = 2
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root is required (the folder holding training/, validation/...)")
-            object.__setattr__(self, "root", Path(self.root))
-            lidars = (self.lidars,) if isinstance(self.lidars, str) else tuple(self.lidars)
-            unknown = [n for n in lidars if n not in LASER_NAMES.values()]
-            if not lidars or unknown:
-                raise ConfigError(f"{NAME} source: lidars must name some of {list(LASER_NAMES.values())}, "
-                                  f"got {self.lidars!r}")
-            object.__setattr__(self, "lidars", lidars)
-            if not isinstance(self.rolling_shutter, bool):
-                raise ConfigError(f"{NAME} source: rolling_shutter must be true or false, got {self.rolling_shutter!r}")
+            check_root(self, NAME, "the folder holding training/, validation/...")
+            object.__setattr__(self, "lidars", names_option(NAME, "lidars", self.lidars, LASER_NAMES.values(), "some"))
+            check_flag(NAME, "rolling_shutter", self.rolling_shutter)
             check_count(NAME, "cache_segments", self.cache_segments)
 
     def __init__(self, config: "WaymoSource.Config | None" = None) -> None:
