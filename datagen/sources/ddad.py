@@ -116,8 +116,8 @@ class DDADSource(Source):
         super().__init__(config)
         self._scene_files: dict[str, tuple[Path, str | None]] | None = None
         self._scenes: LruCache[_Scene] = LruCache(self.config.cache_scenes)
-        self._calibrations: dict[Path, dict] = {}
-        self._masks: dict[Path, np.ndarray | None] = {}
+        self._calibrations: LruCache[dict] = LruCache(1)  # scenes do not share calibration files
+        self._masks: LruCache[np.ndarray] = LruCache(len(CAMERAS))
         if self.config.masks is None and not _WARNED_NO_MASKS:
             _WARNED_NO_MASKS.append(True)
             logger.warning("%s: no masks given; DDAD's cameras 05-09 see the ego vehicle's body, and LiDAR points "
@@ -200,11 +200,7 @@ class DDADSource(Source):
                                  self.config.masks / f"{camera_name}.png") if p.is_file()), None)
         if path is None:
             return None
-        if path not in self._masks:
-            mask = read_image_array(path, "ddad masks: <masks>/[<scene>/]<camera>.png")
-            mask = mask if mask.ndim == 2 else mask[..., 0]
-            self._masks[path] = mask != 0
-        mask = self._masks[path]
+        mask = self._masks.get(path, lambda: _read_mask(path))
         if mask.shape != (camera.height, camera.width):
             raise SourceError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} px, the camera's images "
                               f"{camera.width}x{camera.height}")
@@ -224,9 +220,7 @@ class DDADSource(Source):
     def _calibration(self, scene: _Scene, sample: dict) -> dict:
         """name -> {"intrinsics": dict, "extrinsics": dict} of the sample's calibration file."""
         path = scene.folder / "calibration" / f"{sample.get('calibration_key', '')}.json"
-        if path not in self._calibrations:
-            self._calibrations = {path: _read_calibration(path)}  # scenes do not share files: keep one
-        return self._calibrations[path]
+        return self._calibrations.get(path, lambda: _read_calibration(path))
 
 
 # ---------------------------------------------------------------------- scenes and splits
@@ -364,6 +358,12 @@ def _read_calibration(path: Path) -> dict:
     return {str(n): {"intrinsics": i if isinstance(i, dict) else {},
                      "extrinsics": _rigid(e, f"{path}: extrinsics of {n}")}
             for n, i, e in zip(names, intrinsics, extrinsics)}
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    """(H, W) bool of a self-occlusion mask: True where the image shows the scene (non-zero)."""
+    mask = read_image_array(path, "ddad masks: <masks>/[<scene>/]<camera>.png")
+    return (mask if mask.ndim == 2 else mask[..., 0]) != 0
 
 
 def _camera(calibration: dict, name: str, image_path: Path, image: dict) -> Camera:

@@ -27,7 +27,6 @@ images of one scene with their COLMAP poses.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from datagen.errors import SourceError
 from datagen.sources import register
+from datagen.sources._cache import LruCache
 from datagen.sources._colmap import ColmapImage, ColmapModel, read_images_text, read_model
 from datagen.sources._io import image_size, parse_numbers, read_text, require_file
 from datagen.sources._tables import check_count, check_root, check_split, names_option
@@ -95,8 +95,8 @@ class ETH3DSource(Source):
 
     def __init__(self, config: "ETH3DSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._scene_cache: OrderedDict = OrderedDict()
-        self._ray_cache: OrderedDict = OrderedDict()
+        self._scenes: LruCache[_Scene] = LruCache(CACHE_SCENES)
+        self._ray_grids: LruCache[np.ndarray] = LruCache(CACHE_SCENES)
 
     def frame_table(self) -> FrameTable:
         ids, scenes = [], []
@@ -141,11 +141,7 @@ class ETH3DSource(Source):
         return scenes
 
     def _scene(self, name: str) -> "_Scene":
-        if name not in self._scene_cache:
-            self._scene_cache[name] = _Scene.read(self.config.root / name)
-            while len(self._scene_cache) > CACHE_SCENES:
-                self._scene_cache.popitem(last=False)
-        return self._scene_cache[name]
+        return self._scenes.get(name, lambda: _Scene.read(self.config.root / name))
 
     def _points(self, scene: "_Scene", image: ColmapImage) -> tuple[np.ndarray, Path]:
         """(N, 3) float64 points of the image's depth map, its camera frame, metres; and the depth file."""
@@ -161,16 +157,16 @@ class ETH3DSource(Source):
 
     def _rays(self, scene: "_Scene", lens_id: int) -> np.ndarray:
         """Normalised rays of every stride-th distorted pixel centre, computed once per camera."""
-        key = (scene.folder, lens_id, self.config.stride)
-        if key not in self._ray_cache:
-            lens, step = scene.lenses[lens_id], self.config.stride
-            rows, cols = np.mgrid[0:lens.height:step, 0:lens.width:step]
-            centres = np.column_stack([cols.ravel(), rows.ravel()]) + 0.5  # COLMAP puts pixel centres at +0.5
-            xy, _ = lens.unproject(centres)
-            self._ray_cache[key] = xy.astype(np.float32).reshape(rows.shape + (2,))
-            while len(self._ray_cache) > CACHE_SCENES:
-                self._ray_cache.popitem(last=False)
-        return self._ray_cache[key]
+        lens = scene.lenses[lens_id]
+        return self._ray_grids.get((scene.folder, lens_id), lambda: _lens_rays(lens, self.config.stride))
+
+
+def _lens_rays(lens: ThinPrismFisheye, stride: int) -> np.ndarray:
+    """(h, w, 2) float32 normalised rays of every ``stride``-th pixel centre; NaN where the lens has none."""
+    rows, cols = np.mgrid[0:lens.height:stride, 0:lens.width:stride]
+    centres = np.column_stack([cols.ravel(), rows.ravel()]) + 0.5  # COLMAP puts pixel centres at +0.5
+    xy, _ = lens.unproject(centres)
+    return xy.astype(np.float32).reshape(rows.shape + (2,))
 
 
 @dataclass(frozen=True, eq=False)

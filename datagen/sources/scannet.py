@@ -41,6 +41,7 @@ from PIL import Image, UnidentifiedImageError
 from datagen.errors import CameraError, SourceError, raise_if_machine_fault
 from datagen.geometry.se3 import invert
 from datagen.sources import register
+from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
@@ -64,6 +65,8 @@ DEPTH_NO_DATA = (0,)
 DEPTH_KIND = "z"
 SPLIT_FILES = {"train": "scannetv2_train.txt", "val": "scannetv2_val.txt", "test": "scannetv2_test.txt"}
 SCAN_DIRS = ("scans", "scans_test")
+#: Scenes whose calibration and .sens frame offsets a source instance keeps.
+CACHED_SCENES = 4
 _SCENE = re.compile(r"^scene\d{4}_\d{2}$")
 _FRAME_HEADER = struct.Struct("<16f4Q")  # camera_to_world, timestamp colour/depth, colour/depth byte sizes
 _CALIBRATION = struct.Struct("<64f")     # colour intrinsic, extrinsic, depth intrinsic, extrinsic (row-major)
@@ -147,8 +150,8 @@ class ScanNetSource(Source):
 
     def __init__(self, config: "ScanNetSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._scenes: dict[str, _Scene] = {}
-        self._offsets: dict[str, list[int]] = {}
+        self._scenes: LruCache[_Scene] = LruCache(CACHED_SCENES)
+        self._offsets: LruCache[list[int]] = LruCache(CACHED_SCENES)
         self._split_of_scene: dict[str, str] | None = None
 
     def frame_table(self) -> FrameTable:
@@ -219,17 +222,17 @@ class ScanNetSource(Source):
     # --- per scene -----------------------------------------------------------------------
 
     def _scene(self, name: str) -> _Scene:
-        if name not in self._scenes:
-            folder = find_scene(self.config.root, name)
-            self._scenes[name] = _sens_scene(folder) if self._format_of(folder) == "sens" \
-                else _exported_scene(folder)
-        return self._scenes[name]
+        return self._scenes.get(name, lambda: self._read_scene(name))
+
+    def _read_scene(self, name: str) -> _Scene:
+        folder = find_scene(self.config.root, name)
+        return _sens_scene(folder) if self._format_of(folder) == "sens" else _exported_scene(folder)
 
     def _sens_frame(self, scene: _Scene, index: int):
         header = scene.header
         if index >= header.num_frames:
             raise SourceError(f"{header.path}: frame {index} asked, the file holds {header.num_frames}")
-        offsets = self._offsets.setdefault(scene.folder.name, [header.first_frame])
+        offsets = self._offsets.get(scene.folder.name, lambda: [header.first_frame])
         frame = read_sens_frame(header, frame_offset(header, offsets, index))
         where = f"{header.path} frame {index}"
         image = decode_color(frame.color, header, where)

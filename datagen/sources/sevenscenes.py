@@ -39,6 +39,7 @@ import numpy as np
 from datagen.errors import SourceError
 from datagen.geometry.se3 import invert, make_transform
 from datagen.sources import register
+from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
@@ -93,7 +94,7 @@ class SevenScenesSource(Source):
 
     def __init__(self, config: "SevenScenesSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._split_cache: dict[Path, dict[str, str]] = {}
+        self._splits_of_scene: LruCache[dict[str, str]] = LruCache(len(SCENES))
 
     def frame_table(self) -> FrameTable:
         ids, sequences, splits = [], [], []
@@ -134,9 +135,7 @@ class SevenScenesSource(Source):
                      meta={**meta, **fields["meta"]})
 
     def _splits(self, scene_dir: Path) -> dict[str, str]:
-        if scene_dir not in self._split_cache:
-            self._split_cache[scene_dir] = read_splits(scene_dir)
-        return self._split_cache[scene_dir]
+        return self._splits_of_scene.get(scene_dir, lambda: read_splits(scene_dir))
 
     def _paths(self, frame_id: str) -> tuple[Path, Path, str]:
         parts = frame_id.split("/")

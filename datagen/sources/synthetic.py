@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 from datagen.errors import ConfigError, SourceError
 from datagen.resources import scenes_dir
 from datagen.sources import register
+from datagen.sources._cache import LruCache
 from datagen.sources._tables import check_count, check_number, optional_paths
 from datagen.sources.base import Source
 from datagen.synthetic.recipe import Recipe, load_recipes
@@ -89,7 +89,7 @@ class SyntheticSource(Source):
         super().__init__(config)
         root = self.config.root if self.config.root is not None else scenes_dir()
         self.recipes: dict[str, Recipe] = {r.name: self._override(r) for r in load_recipes(root, self.config.recipes)}
-        self._scenes: OrderedDict = OrderedDict()
+        self._scenes: LruCache = LruCache(self.config.cache_scenes)
         self._renderer = None
 
     def _override(self, recipe: Recipe) -> Recipe:
@@ -133,15 +133,10 @@ class SyntheticSource(Source):
         from datagen.synthetic.builders import build_scene
         from datagen.synthetic.rigs import RIG_PRESETS
 
-        key = (recipe_name, index)
-        if key not in self._scenes:
-            rig = RIG_PRESETS[self.config.camera_preset] if self.config.camera_preset else None
-            self._scenes[key] = build_scene(self.recipes[recipe_name], index, extra_seed=self.config.seed, rig=rig,
-                                            image_scale=float(self.config.image_scale))
-            while len(self._scenes) > self.config.cache_scenes:
-                self._scenes.popitem(last=False)
-        self._scenes.move_to_end(key)
-        return self._scenes[key]
+        rig = RIG_PRESETS[self.config.camera_preset] if self.config.camera_preset else None
+        return self._scenes.get((recipe_name, index), lambda: build_scene(
+            self.recipes[recipe_name], index, extra_seed=self.config.seed, rig=rig,
+            image_scale=float(self.config.image_scale)))
 
     def _parse_id(self, frame_id: str) -> tuple[Recipe, int, int]:
         parts = frame_id.split("/") if isinstance(frame_id, str) else []

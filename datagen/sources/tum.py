@@ -35,6 +35,7 @@ import numpy as np
 from datagen.errors import CameraError, SourceError
 from datagen.geometry.se3 import pose_from_quaternion
 from datagen.sources import register
+from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array
 from datagen.sources._registration import decode_depth
 from datagen.sources._tables import check_choice, check_number, check_root
@@ -62,6 +63,8 @@ CALIBRATIONS = {
     "ros_default": ((525.0, 525.0, 319.5, 239.5), (0.0, 0.0, 0.0, 0.0, 0.0)),
 }
 CALIBRATION_CHOICES = ("auto",) + tuple(CALIBRATIONS)
+#: Sequences whose associated lists a source instance keeps.
+CACHED_SEQUENCES = 4
 _FREIBURG = re.compile(r"freiburg([123])")
 
 
@@ -105,7 +108,7 @@ class TUMSource(Source):
 
     def __init__(self, config: "TUMSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._sequences: dict[str, _Sequence] = {}
+        self._sequences: LruCache[_Sequence] = LruCache(CACHED_SEQUENCES)
 
     def frame_table(self) -> FrameTable:
         ids, sequences = [], []
@@ -145,11 +148,12 @@ class TUMSource(Source):
         return name, row
 
     def _sequence(self, name: str) -> _Sequence:
-        if name not in self._sequences:
-            folder = self.config.root if _is_sequence(self.config.root) and self.config.root.name == name \
-                else self.config.root / name
-            self._sequences[name] = read_sequence(folder, self.config.calibration, self.config.max_difference_s)
-        return self._sequences[name]
+        return self._sequences.get(name, lambda: self._read_sequence(name))
+
+    def _read_sequence(self, name: str) -> _Sequence:
+        root = self.config.root
+        folder = root if _is_sequence(root) and root.name == name else root / name
+        return read_sequence(folder, self.config.calibration, self.config.max_difference_s)
 
 
 def _is_sequence(folder: Path) -> bool:

@@ -104,7 +104,7 @@ class _Table:
         self.rows = {tuple(int(c[i]) for c in columns): i for i in range(table.num_rows)}
         sizes = [self.handle.metadata.row_group(g).num_rows for g in range(self.handle.num_row_groups)]
         self.starts = np.cumsum([0] + sizes)
-        self._cached: tuple | None = None
+        self._groups: LruCache = LruCache(1)
 
     def row(self, key: tuple, columns: list[str], what: str):
         """The one-row table of ``key`` with ``columns`` (its row group is kept for the next call)."""
@@ -112,9 +112,9 @@ class _Table:
             raise SourceError(f"{self.path}: no row for {what} ({LAYOUT})")
         index = self.rows[key]
         group = int(np.searchsorted(self.starts, index, side="right") - 1)
-        if self._cached is None or self._cached[0] != (group, tuple(columns)):
-            self._cached = ((group, tuple(columns)), read_parquet(self.handle, self.path, columns, LAYOUT, group))
-        return self._cached[1].slice(index - int(self.starts[group]), 1)
+        table = self._groups.get((group, tuple(columns)),
+                                 lambda: read_parquet(self.handle, self.path, columns, LAYOUT, group))
+        return table.slice(index - int(self.starts[group]), 1)
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ class WaymoSource(Source):
         super().__init__(config)
         self._segment_splits: dict[str, tuple[Path, str | None]] | None = None
         self._segments: LruCache[dict] = LruCache(self.config.cache_segments)
-        self._world_points: tuple | None = None
+        self._world_points: LruCache[np.ndarray] = LruCache(1)  # the last frame's, for its other cameras
 
     # ------------------------------------------------------------------ listing
 
@@ -283,13 +283,13 @@ class WaymoSource(Source):
         Decoded from the range images with the per-pixel poses (steps 1-2 of the module
         docstring); the last frame's points are kept for its other cameras.
         """
-        key = (segment, frame_us)
-        if self._world_points is None or self._world_points[0] != key:
-            tables = self._segment(segment)
-            parts = [_laser_points_world(tables, frame_us, number)
-                     for number, name in LASER_NAMES.items() if name in self.config.lidars]
-            self._world_points = (key, np.concatenate(parts) if parts else np.zeros((0, 3)))
-        return self._world_points[1]
+        return self._world_points.get((segment, frame_us), lambda: self._read_points_world(segment, frame_us))
+
+    def _read_points_world(self, segment: str, frame_us: int) -> np.ndarray:
+        tables = self._segment(segment)
+        parts = [_laser_points_world(tables, frame_us, number)
+                 for number, name in LASER_NAMES.items() if name in self.config.lidars]
+        return np.concatenate(parts) if parts else np.zeros((0, 3))
 
     def _to_camera(self, points_world: np.ndarray, calibration: _CameraCalibration,
                    timing: ImageTiming) -> np.ndarray:
