@@ -41,13 +41,13 @@ from pathlib import Path
 import numpy as np
 
 from datagen._optional import require
-from datagen.errors import CameraError, ConfigError, DatagenError, SourceError, raise_if_machine_fault
-from datagen.geometry.se3 import T_CV_FROM_GL, invert, pose_from_quaternion
+from datagen.errors import CameraError, ConfigError, SourceError, raise_if_machine_fault
+from datagen.geometry.se3 import T_CV_FROM_GL, invert
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array, read_json, read_text
 from datagen.sources._registration import DepthRegistration, decode_depth, registered_points, rigid_transform
 from datagen.sources._tables import check_choice, check_number, check_root, check_split
-from datagen.sources._timestamps import MAX_DIFFERENCE_S, read_timed_list
+from datagen.sources._timestamps import MAX_DIFFERENCE_S, read_trajectory
 from datagen.sources.base import FrameTable, Source
 from datagen.types import DEPTH_KINDS, Camera, Frame
 
@@ -65,6 +65,7 @@ POSE_TYPES = ("camera_to_world", "world_to_camera")
 POSE_AXES = ("opencv", "opengl")
 LENS_MODELS = ("pinhole", "radtan", "fisheye")
 MISSING_DEPTH = ("error", "skip")
+TRAJECTORY_LAYOUT = "TUM trajectory: timestamp tx ty tz qx qy qz qw"
 _TOKEN = re.compile(r"(\{id\}|\{seq\}|\{split\}|\*)")
 _JSON_K_KEYS = ("K", "camera_matrix", "intrinsic_matrix")
 _JSON_VECTOR_KEYS = ("intrinsics", "cam_in", "fxfycxcy")
@@ -377,7 +378,7 @@ class RGBDSource(Source):
     def _trajectory_pose(self, path: Path, key: dict) -> np.ndarray:
         """The pose of a TUM-format trajectory nearest in time to the frame's {id} timestamp."""
         if self._trajectory is None:
-            self._trajectory = read_trajectory(path)
+            self._trajectory = read_trajectory(path, TRAJECTORY_LAYOUT)
         try:
             time_s = float(key["id"])
         except ValueError:
@@ -462,19 +463,6 @@ def read_intrinsics_file(path: Path) -> tuple[np.ndarray, tuple | None]:
     except (TypeError, ValueError):
         raise SourceError(f"{path}: intrinsics must be numbers") from None
     return K, size
-
-
-def read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) times in seconds and (N, 4, 4) poses of a TUM-format file (tx ty tz qx qy qz qw)."""
-    lines = read_timed_list(path, "TUM trajectory: timestamp tx ty tz qx qy qz qw", min_fields=7)
-    poses = np.empty((len(lines), 4, 4))
-    for row, words in enumerate(lines.fields):
-        try:
-            values = np.array([float(w) for w in words[:7]])
-            poses[row] = pose_from_quaternion(values[3:], values[:3], order="xyzw")
-        except (ValueError, DatagenError) as exc:
-            raise SourceError(f"{path}:{lines.lines[row]}: pose must be tx ty tz qx qy qz qw ({exc})") from None
-    return lines.times_s, poses
 
 
 def read_depth_file(path: Path, config: "RGBDSource.Config") -> np.ndarray:

@@ -33,13 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from datagen.errors import CameraError, SourceError
-from datagen.geometry.se3 import pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array
 from datagen.sources._registration import decode_depth
 from datagen.sources._tables import check_choice, check_number, check_root
-from datagen.sources._timestamps import MAX_DIFFERENCE_S, TimedList, associate, read_timed_list
+from datagen.sources._timestamps import MAX_DIFFERENCE_S, TimedList, associate, read_timed_list, read_trajectory
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -51,9 +50,6 @@ LAYOUT = "TUM RGB-D sequence: rgb.txt, depth.txt, groundtruth.txt beside rgb/ an
 DEPTH_UNITS_PER_M = 5000.0
 DEPTH_NO_DATA = (0,)
 DEPTH_KIND = "z"
-#: groundtruth.txt: timestamp, then tx ty tz (metres) and qx qy qz qw (scalar last).
-POSE_FIELDS = 7
-QUATERNION_ORDER = "xyzw"
 #: TUM's published colour calibrations: fx, fy, cx, cy (pixels), d0..d4 (OpenCV k1 k2 p1 p2 k3).
 CALIBRATIONS = {
     "fr1": ((517.3, 516.5, 318.6, 255.3), (0.2624, -0.9531, -0.0054, 0.0026, 1.1633)),
@@ -193,31 +189,14 @@ def read_sequence(folder: Path, calibration: str, max_difference_s: float) -> _S
     depth_of_rgb[rgb_rows] = depth_rows
     poses, pose_of_rgb = None, np.full(len(rgb), -1, dtype=np.int64)
     if (folder / "groundtruth.txt").is_file():
-        truth = read_timed_list(folder / "groundtruth.txt", LAYOUT, min_fields=POSE_FIELDS)
-        poses = _poses(truth)
-        rows, pose_rows = associate(rgb.times_s, truth.times_s, max_difference_s)
+        truth_s, poses = read_trajectory(folder / "groundtruth.txt", LAYOUT)
+        rows, pose_rows = associate(rgb.times_s, truth_s, max_difference_s)
         pose_of_rgb[rows] = pose_rows
     else:
         log.info("%s: no groundtruth.txt; frames have no pose", folder)
     keep = np.flatnonzero(depth_of_rgb >= 0)
     return _Sequence(folder, rgb, depth, depth_of_rgb, poses, pose_of_rgb,
                      sensor_calibration(folder, calibration), {rgb.stamps[i]: int(i) for i in keep})
-
-
-def _poses(truth: TimedList) -> np.ndarray:
-    """(N, 4, 4) camera-to-world transforms from groundtruth lines ``tx ty tz qx qy qz qw``."""
-    out = np.empty((len(truth), 4, 4))
-    for k, words in enumerate(truth.fields):
-        where = f"{truth.path}:{truth.lines[k]}"
-        try:
-            values = np.array([float(w) for w in words[:POSE_FIELDS]])
-        except ValueError:
-            raise SourceError(f"{where}: pose must be 7 numbers tx ty tz qx qy qz qw, got {words}") from None
-        if len(words) != POSE_FIELDS or not np.all(np.isfinite(values)) or np.linalg.norm(values[3:]) < 0.5:
-            raise SourceError(f"{where}: pose must be 7 finite numbers tx ty tz qx qy qz qw with a unit "
-                              f"quaternion, got {words}")
-        out[k] = pose_from_quaternion(values[3:], values[:3], order=QUATERNION_ORDER)
-    return out
 
 
 def _camera(calibration: str, size: tuple[int, int], T_world_cam: np.ndarray, where: Path) -> Camera:

@@ -233,6 +233,9 @@ def test_poses_from_a_tum_trajectory_or_per_frame_matrices(nyu, tmp_path):
     (root / "groundtruth.txt").write_text("1305031452.7900 1 2 3 0 0 0 1\n")
     with pytest.raises(SourceError, match=r"groundtruth.txt: no pose within 0.02 s of 1305031453.359684"):
         source.__class__(source.config).load_frame(frame_id)
+    (root / "groundtruth.txt").write_text("# header\n1305031453.3600 1 2 3 0 0 0 0\n")
+    with pytest.raises(SourceError, match=r"groundtruth.txt:2: pose must be 7 finite numbers .* unit quaternion"):
+        source.__class__(source.config).load_frame(frame_id)
 
 
 def test_sequences_and_splits_from_the_folders(nyu, tmp_path):
