@@ -48,7 +48,7 @@ from datagen.geometry.motion import PoseTrack, points_to_camera
 from datagen.geometry.se3 import invert, make_transform
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._io import image_size, parse_numbers, read_binary, read_image_array, read_text
+from datagen.sources._io import image_size, parse_numbers, read_binary, read_depth_png, read_text
 from datagen.sources._oxts import poses_from_oxts, read_oxts_lines, read_timestamps
 from datagen.sources._tables import check_choice, check_flag, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
@@ -473,10 +473,7 @@ class _RawLayout(_Layout):
             return None
         path = self._depth_folder(key.sequence, key.camera)[0] / f"{key.frame}.png"
         layout = "KITTI depth completion: uint16 PNG, metres = value / 256, 0 = no label"
-        values = read_image_array(path, layout)
-        if values.dtype != np.uint16 or values.shape != shape:
-            raise SourceError(f"{path}: expected a {shape[1]}x{shape[0]} uint16 PNG like its image, got "
-                              f"{values.shape[1] if values.ndim > 1 else '?'}x{values.shape[0]} {values.dtype} ({layout})")
+        values = read_depth_png(path, layout, (shape[1], shape[0]))  # the size of its image
         return (values.astype(np.float32) / DEPTH_PNG_SCALE).astype(np.float32)
 
 

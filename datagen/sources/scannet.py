@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import CameraError, SourceError, raise_if_machine_fault
+from datagen.errors import CameraError, SourceError
 from datagen.geometry.se3 import invert
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._io import image_size, read_image_array, read_text
+from datagen.sources._io import decode_image, image_size, read_depth_png, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
 from datagen.sources._tables import check_choice, check_root, optional_paths
@@ -317,9 +316,7 @@ def _exported_frame(folder: Path, index: int) -> tuple[Path, np.ndarray, np.ndar
     """Colour path, depth (metres), 4x4 pose (may hold -inf), the depth file and the pose file of one frame."""
     color = folder / "color" / f"{index}.jpg"
     depth_path = folder / "depth" / f"{index}.png"
-    raw = read_image_array(depth_path, LAYOUT_EXPORTED)
-    if raw.dtype != np.uint16:
-        raise SourceError(f"{depth_path}: expected a 16-bit depth PNG, got {raw.dtype} ({LAYOUT_EXPORTED})")
+    raw = read_depth_png(depth_path, LAYOUT_EXPORTED)
     depth = decode_depth(raw, EXPORTED_DEPTH_UNITS_PER_M, DEPTH_NO_DATA, str(depth_path))
     pose_path = folder / "pose" / f"{index}.txt"
     pose = read_matrix(pose_path, (4, 4), LAYOUT_EXPORTED)
@@ -428,12 +425,7 @@ def decode_color(data: bytes, header: SensHeader, where: str) -> np.ndarray:
         return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3).copy()
     if header.color_compression not in ("jpeg", "png"):
         raise SourceError(f"{where}: colour compression {header.color_compression!r} is not supported")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            array = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise_if_machine_fault(exc)
-        raise SourceError(f"{where}: colour image does not decode ({exc})") from None
+    array = decode_image(data, where, LAYOUT_SENS, f"{header.color_compression.upper()} colour image")
     if array.shape[:2] != (height, width):
         raise SourceError(f"{where}: colour image is {array.shape[1]}x{array.shape[0]}, header says {width}x{height}")
     return array

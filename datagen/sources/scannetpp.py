@@ -37,7 +37,7 @@ from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._camera_files import read_mask
 from datagen.sources._colmap import ColmapModel, read_model
-from datagen.sources._io import read_image_array, read_text
+from datagen.sources._io import read_depth_png, read_text
 from datagen.sources._meshes import load_mesh, scan_scene
 from datagen.sources._tables import check_flag, check_root, names_option, optional_paths
 from datagen.sources.base import FrameTable, Source
@@ -269,11 +269,7 @@ def _model_by_stem(folder: Path, device: str) -> dict:
 
 
 def _iphone_depth(path: Path) -> np.ndarray:
-    raw = read_image_array(path, LAYOUT)
-    if raw.ndim != 2 or raw.dtype != np.uint16:
-        raise SourceError(f"{path}: expected a 16-bit single-channel depth PNG (millimetres), "
-                          f"got {raw.dtype} {raw.shape} ({LAYOUT})")
-    return raw / IPHONE_DEPTH_UNITS_PER_M
+    return read_depth_png(path, LAYOUT) / IPHONE_DEPTH_UNITS_PER_M
 
 
 def not_behind_holes(scene, camera: Camera, depth_m: np.ndarray) -> np.ndarray:

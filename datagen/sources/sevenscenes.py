@@ -40,7 +40,7 @@ from datagen.errors import SourceError
 from datagen.geometry.se3 import invert, make_transform
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._io import image_size, read_image_array, read_text
+from datagen.sources._io import image_size, read_depth_png, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
 from datagen.sources._tables import check_choice, check_root
@@ -117,8 +117,8 @@ class SevenScenesSource(Source):
         color_path = Path(f"{stem}.color.png")
         if image_size(color_path, LAYOUT) != IMAGE_SIZE:
             raise SourceError(f"{color_path}: expected a {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} colour image ({LAYOUT})")
-        depth = decode_depth(_read_depth_png(Path(f"{stem}.depth.png")), DEPTH_UNITS_PER_M, DEPTH_NO_DATA,
-                             f"{stem}.depth.png")
+        depth = decode_depth(read_depth_png(Path(f"{stem}.depth.png"), LAYOUT, IMAGE_SIZE), DEPTH_UNITS_PER_M,
+                             DEPTH_NO_DATA, f"{stem}.depth.png")
         T_world_depth = _read_pose(Path(f"{stem}.pose.txt"))
         split = self._splits(scene_dir).get(sequence_dir.name)
         meta = {"color": color_path.name, "registration": self.config.registration, "depth_from": "depth_map"}
@@ -196,14 +196,6 @@ def read_splits(scene: Path) -> dict[str, str]:
                 raise SourceError(f"{path}:{number}: expected a line 'sequenceN', got {line.strip()[:40]!r}")
             out[f"seq-{int(match.group(1)):02d}"] = split
     return out
-
-
-def _read_depth_png(path: Path) -> np.ndarray:
-    raw = read_image_array(path, LAYOUT)
-    if raw.dtype != np.uint16 or raw.shape != IMAGE_SIZE[::-1]:
-        raise SourceError(f"{path}: expected a {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} 16-bit depth PNG, got "
-                          f"{raw.shape[::-1]} {raw.dtype} ({LAYOUT})")
-    return raw
 
 
 def _read_pose(path: Path) -> np.ndarray:

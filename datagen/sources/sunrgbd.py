@@ -39,7 +39,7 @@ import numpy as np
 from datagen.errors import CameraError, SourceError
 from datagen.geometry.se3 import make_transform
 from datagen.sources import register
-from datagen.sources._io import image_size, parse_numbers, read_image_array, read_text, require_dir
+from datagen.sources._io import image_size, parse_numbers, read_depth_png, read_text, require_dir
 from datagen.sources._matlab import cell_strings, read_v5, struct_field
 from datagen.sources._tables import check_choice, check_flag, check_number, check_root
 from datagen.sources.base import FrameTable, Source
@@ -166,11 +166,7 @@ class SUNRGBDSource(Source):
 
     def _depth(self, path: Path, width: int, height: int) -> np.ndarray:
         """(H, W) float64 metres; NaN where there is no depth or it is beyond ``max_depth_m``."""
-        stored = read_image_array(path, LAYOUT)
-        if stored.shape != (height, width) or stored.dtype != np.uint16:
-            raise SourceError(f"{path}: expected a {width}x{height} 16-bit depth PNG registered to the image, "
-                              f"got {stored.shape} {stored.dtype}")
-        depth = decode_depth(stored)
+        depth = decode_depth(read_depth_png(path, LAYOUT, (width, height)))  # registered to the image
         return np.where((depth > 0) & (depth <= self.config.max_depth_m), depth, np.nan)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from datagen.errors import CameraError, SourceError
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._io import image_size, read_image_array
+from datagen.sources._io import image_size, read_depth_png
 from datagen.sources._registration import decode_depth
 from datagen.sources._tables import check_choice, check_number, check_root
 from datagen.sources._timestamps import MAX_DIFFERENCE_S, TimedList, associate, read_timed_list, read_trajectory
@@ -210,9 +210,6 @@ def _camera(calibration: str, size: tuple[int, int], T_world_cam: np.ndarray, wh
 
 
 def _read_depth(path: Path, camera: Camera) -> np.ndarray:
-    """(H, W) float32 metres of a TUM depth PNG; it must be 16-bit and the colour image's size."""
-    raw = read_image_array(path, LAYOUT)
-    if raw.dtype != np.uint16 or raw.shape != (camera.height, camera.width):
-        raise SourceError(f"{path}: expected a {camera.width}x{camera.height} 16-bit depth PNG registered to "
-                          f"the colour image, got {raw.shape[::-1]} {raw.dtype} ({LAYOUT})")
+    """(H, W) float32 metres of a TUM depth PNG; it must be 16-bit and the colour image's size (registered)."""
+    raw = read_depth_png(path, LAYOUT, (camera.width, camera.height))
     return decode_depth(raw, DEPTH_UNITS_PER_M, DEPTH_NO_DATA, str(path))

@@ -33,21 +33,19 @@ Frame ids: ``waymo/<segment_context_name>/<frame_timestamp_micros>/<camera>``.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import GeometryError, SourceError, raise_if_machine_fault
+from datagen.errors import GeometryError, SourceError
 from datagen.geometry.se3 import as_transform
 from datagen.sources import register
 from datagen.sources._arrow import column_array, fixed_lists, parquet_file, read_parquet
 from datagen.sources._cache import LruCache
-from datagen.sources._io import MAX_IMAGE_PIXELS, require_dir
+from datagen.sources._io import decode_image, require_dir
 from datagen.sources._tables import FrameTableBuilder, check_count, check_flag, check_root, names_option
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
@@ -548,14 +546,7 @@ def _decode_image(row, path: Path, camera: Camera, frame_us: int, camera_name: s
     where = f"{path}: frame {frame_us} {camera_name}"
     if not data:
         raise SourceError(f"{where}: empty image ({LAYOUT})")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
-                raise SourceError(f"{where}: {image.size[0]}x{image.size[1]} px is larger than any camera image")
-            array = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise_if_machine_fault(exc)
-        raise SourceError(f"{where}: not a readable JPEG ({exc}) ({LAYOUT})") from None
+    array = decode_image(data, where, LAYOUT, "JPEG")
     if array.shape[:2] != (camera.height, camera.width):
         raise SourceError(f"{where}: image is {array.shape[1]}x{array.shape[0]} px but the calibration says "
                           f"{camera.width}x{camera.height} ({LAYOUT})")
