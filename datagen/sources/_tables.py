@@ -19,7 +19,8 @@ from datagen.types import SPLITS
 class FrameTableBuilder:
     """Collects the frames of a dataset sequence by sequence, as numpy columns, into one FrameTable.
 
-    Frame ids read ``<prefix><stamp>/<camera>``; no Python object is made per frame beyond its id.
+    No Python object is made per frame beyond its id. The table has a camera column when the
+    frames were added with their cameras, and a split column when a sequence has an official split.
     """
 
     def __init__(self) -> None:
@@ -30,21 +31,37 @@ class FrameTableBuilder:
         self._has_split = False
 
     def add(self, prefix: str, stamps: np.ndarray, cameras: np.ndarray, sequence: str, split: str | None) -> None:
-        """One sequence's frames, in order: ``stamps`` (N,) integers, ``cameras`` (N,) camera names."""
+        """One sequence's frames, in order, with ids ``<prefix><stamp>/<camera>``.
+
+        Args:
+            stamps: (N,) integers (timestamps, sample indices).
+            cameras: (N,) camera names.
+        """
         cameras = np.asarray(cameras, dtype=object)
         ids = np.char.add(np.char.add(prefix, np.asarray(stamps).astype(str)), np.char.add("/", cameras.astype(str)))
-        self._ids.append(ids.astype(object))
-        self._sequences.append(np.full(len(cameras), sequence, dtype=object))
-        self._cameras.append(cameras)
-        self._splits.append(np.full(len(cameras), split or "", dtype=object))
+        self.add_ids(ids, sequence, split, cameras)
+
+    def add_ids(self, ids, sequence: str, split: str | None = None, cameras=None) -> None:
+        """One sequence's frames, in order, by their ids (N,); ``cameras`` (N,) where the source names them.
+
+        Raises:
+            ValueError: frames added with cameras and without them in one table.
+        """
+        ids = np.asarray(ids, dtype=object).reshape(-1)
+        if self._ids and (cameras is None) != (not self._cameras):
+            raise ValueError("FrameTableBuilder: every sequence needs camera names, or none does")
+        self._ids.append(ids)
+        self._sequences.append(np.full(len(ids), sequence, dtype=object))
+        if cameras is not None:
+            self._cameras.append(np.asarray(cameras, dtype=object).reshape(-1))
+        self._splits.append(np.full(len(ids), split or "", dtype=object))
         self._has_split |= bool(split)
 
     def build(self) -> FrameTable:
-        """The table; its split column is None when no sequence has an official split."""
+        """The table (empty if nothing was added)."""
         join = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=object))
-        return FrameTable(join(self._ids), join(self._sequences), join(self._cameras),
+        return FrameTable(join(self._ids), join(self._sequences), join(self._cameras) if self._cameras else None,
                           join(self._splits) if self._has_split else None)
-
 
 
 def check_root(config, source: str, holds: str) -> None:

@@ -37,7 +37,7 @@ from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_json, require_dir
 from datagen.sources._meshes import load_mesh, placed_mesh
-from datagen.sources._tables import check_choice, check_name, check_root, names_option
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_name, check_root, names_option
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -114,15 +114,12 @@ class BopSource(Source):
     # --- the frames ----------------------------------------------------------------------
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, splits = [], [], []
+        table = FrameTableBuilder()
         for split_dir, scene in self._scene_dirs():
             image_ids = sorted(int(k) for k in self._scene(split_dir, scene.name).gt)
             sequence = f"{split_dir}-{scene.name}"
-            ids += [f"{NAME}/{sequence}/{i:06d}" for i in image_ids]
-            sequences += [sequence] * len(image_ids)
-            splits += [_split_of(split_dir)] * len(image_ids)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          split=np.array(splits, dtype=object))
+            table.add_ids([f"{NAME}/{sequence}/{i:06d}" for i in image_ids], sequence, _split_of(split_dir))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         split_dir, scene_name, image_id = self._parse(frame_id)

@@ -37,7 +37,7 @@ from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._colmap import ColmapImage, ColmapModel, read_images_text, read_model
 from datagen.sources._io import image_size, parse_numbers, read_text, require_file
-from datagen.sources._tables import check_count, check_root, check_split, names_option
+from datagen.sources._tables import FrameTableBuilder, check_count, check_root, check_split, names_option
 from datagen.sources._thin_prism import MODEL as THIN_PRISM, PARAM_COUNT, ThinPrismFisheye
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Frame
@@ -99,13 +99,11 @@ class ETH3DSource(Source):
         self._ray_grids: LruCache[np.ndarray] = LruCache(CACHE_SCENES)
 
     def frame_table(self) -> FrameTable:
-        ids, scenes = [], []
+        table = FrameTableBuilder()
         for scene in self._scene_names():
-            stems = sorted(self._scene(scene).by_stem)
-            ids += [f"{NAME}/{scene}/{stem}" for stem in stems]
-            scenes += [scene] * len(stems)
-        split = np.full(len(ids), self.config.split, dtype=object) if self.config.split else None
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(scenes, dtype=object), split=split)
+            table.add_ids([f"{NAME}/{scene}/{stem}" for stem in sorted(self._scene(scene).by_stem)], scene,
+                          self.config.split)
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         parts = frame_id.split("/")

@@ -44,7 +44,7 @@ from datagen.sources._cache import LruCache
 from datagen.sources._io import decode_image, image_size, read_depth_png, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
-from datagen.sources._tables import check_choice, check_root, optional_paths
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -154,15 +154,11 @@ class ScanNetSource(Source):
         self._split_of_scene: dict[str, str] | None = None
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, splits = [], [], []
-        split_of = self._splits()
+        table, split_of = FrameTableBuilder(), self._splits()
         for folder in scene_folders(self.config.root):
-            indices = self._frame_indices(folder)
-            ids += [f"{NAME}/{folder.name}/{i:06d}" for i in indices]
-            sequences += [folder.name] * len(indices)
-            splits += [split_of.get(folder.name, "")] * len(indices)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          split=np.array(splits, dtype=object) if split_of else None)
+            table.add_ids([f"{NAME}/{folder.name}/{i:06d}" for i in self._frame_indices(folder)], folder.name,
+                          split_of.get(folder.name))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         name, index = self._parse(frame_id)

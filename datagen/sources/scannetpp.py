@@ -39,7 +39,7 @@ from datagen.sources._camera_files import read_mask
 from datagen.sources._colmap import ColmapModel, read_model
 from datagen.sources._io import read_depth_png, read_text
 from datagen.sources._meshes import load_mesh, scan_scene
-from datagen.sources._tables import check_flag, check_root, names_option, optional_paths
+from datagen.sources._tables import FrameTableBuilder, check_flag, check_root, names_option, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -122,18 +122,13 @@ class ScanNetppSource(Source):
     # --- the frames ----------------------------------------------------------------------
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, cameras = [], [], []
+        table, split_of = FrameTableBuilder(), self._splits()
         for folder in scene_folders(self.config.root):
             for device in self.config.devices:
                 stems = _registered_stems(folder, device)
-                ids += [f"{NAME}/{folder.name}/{stem}/{device}" for stem in stems]
-                sequences += [folder.name] * len(stems)
-                cameras += [device] * len(stems)
-        split_of = self._splits()
-        splits = [split_of.get(s, "") for s in sequences] if split_of else None
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          camera=np.array(cameras, dtype=object),
-                          split=np.array(splits, dtype=object) if splits is not None else None)
+                table.add_ids([f"{NAME}/{folder.name}/{stem}/{device}" for stem in stems], folder.name,
+                              split_of.get(folder.name), [device] * len(stems))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         scene_id, stem, device = self._parse(frame_id)

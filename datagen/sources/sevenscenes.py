@@ -43,7 +43,7 @@ from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_depth_png, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
-from datagen.sources._tables import check_choice, check_root
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_root
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -97,19 +97,14 @@ class SevenScenesSource(Source):
         self._splits_of_scene: LruCache[dict[str, str]] = LruCache(len(SCENES))
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, splits = [], [], []
-        folders = scene_folders(self.config.root)
-        split_known = any((folder / name).is_file() for folder in folders for name in SPLIT_FILES.values())
-        for folder in folders:
+        table = FrameTableBuilder()
+        for folder in scene_folders(self.config.root):
             split_of_sequence = read_splits(folder)
             for sequence_dir in sequence_dirs(folder):
-                numbers = frame_numbers(sequence_dir)
                 sequence = f"{folder.name}/{sequence_dir.name}"
-                ids += [f"{NAME}/{sequence}/{n}" for n in numbers]
-                sequences += [sequence] * len(numbers)
-                splits += [split_of_sequence.get(sequence_dir.name, "")] * len(numbers)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          split=np.array(splits, dtype=object) if split_known else None)
+                table.add_ids([f"{NAME}/{sequence}/{n}" for n in frame_numbers(sequence_dir)], sequence,
+                              split_of_sequence.get(sequence_dir.name))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         scene_dir, sequence_dir, number = self._paths(frame_id)

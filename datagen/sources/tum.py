@@ -37,7 +37,7 @@ from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_depth_png
 from datagen.sources._registration import decode_depth
-from datagen.sources._tables import check_choice, check_number, check_root
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_number, check_root
 from datagen.sources._timestamps import MAX_DIFFERENCE_S, TimedList, associate, read_timed_list, read_trajectory
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
@@ -107,13 +107,12 @@ class TUMSource(Source):
         self._sequences: LruCache[_Sequence] = LruCache(CACHED_SEQUENCES)
 
     def frame_table(self) -> FrameTable:
-        ids, sequences = [], []
+        table = FrameTableBuilder()
         for folder in sequence_folders(self.config.root):
             sequence = self._sequence(folder.name)
             stamps = sequence.rgb.stamps[sequence.depth_of_rgb >= 0]
-            ids += [f"{NAME}/{folder.name}/{stamp}" for stamp in stamps]
-            sequences += [folder.name] * len(stamps)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object))
+            table.add_ids([f"{NAME}/{folder.name}/{stamp}" for stamp in stamps], folder.name)
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         name, row = self._parse(frame_id)

@@ -40,6 +40,24 @@ def test_builder_without_official_splits_has_no_split_column():
     assert len(FrameTableBuilder().build()) == 0
 
 
+def test_builder_of_frames_by_id_without_cameras():
+    table = FrameTableBuilder()
+    table.add_ids(["ds/s1/000", "ds/s1/001"], "s1")
+    table.add_ids([], "s2", "val")
+    table.add_ids(["ds/s3/000"], "s3", "test")
+    built = table.build()
+    assert built.frame_ids.tolist() == ["ds/s1/000", "ds/s1/001", "ds/s3/000"]
+    assert built.sequence.tolist() == ["s1", "s1", "s3"] and built.camera is None
+    assert built.split.tolist() == ["", "", "test"]
+    with pytest.raises(ValueError, match="camera names"):
+        table.add_ids(["ds/s4/000"], "s4", cameras=["front"])
+    with_cameras = FrameTableBuilder()
+    with_cameras.add_ids(["ds/s1/000/dslr"], "s1", cameras=["dslr"])
+    assert with_cameras.build().camera.tolist() == ["dslr"]
+    with pytest.raises(ValueError, match="camera names"):
+        with_cameras.add_ids(["ds/s2/000"], "s2")
+
+
 @dataclass(frozen=True)
 class _Options:
     root: object = None
