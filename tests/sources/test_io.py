@@ -18,7 +18,8 @@ def test_depth_png_keeps_the_stored_16_bit_values(tmp_path):
 
 
 @pytest.mark.parametrize("image, size, message", [
-    (np.zeros((2, 3), dtype=np.uint8), (3, 2), r"d.png: expected a 3x2 16-bit depth PNG, got 3x2 uint8 \(demo layout\)"),
+    (np.zeros((2, 3), dtype=np.uint8), (3, 2),
+     r"d.png: expected a 3x2 16-bit depth PNG, got 3x2 uint8 \(demo layout\)"),
     (np.zeros((2, 3), dtype=np.uint16), (4, 2), r"d.png: expected a 4x2 16-bit depth PNG, got 3x2 uint16"),
     (np.zeros((2, 3, 3), dtype=np.uint8), None,
      r"d.png: expected a 16-bit single-channel depth PNG, got 3x2 uint8 with 3 channels"),

@@ -14,7 +14,8 @@ from scipy.spatial.transform import Rotation
 from datagen.errors import ConfigError, MissingDependencyError, SourceError
 from datagen.sources import REGISTRY
 from datagen.sources.rgbd import RGBDSource
-from tests.sources.depth_checks import build_records, check_depth_map_labels, check_reprojected_labels
+from tests.sources.depth_checks import check_depth_map_labels, check_reprojected_labels
+from tests.sources.label_checks import build_records
 
 # Recipes of docs/sources/rgbd.md, with the intrinsics the samples' SOURCE.md files give.
 NYU_K = [518.8579, 519.46961, 325.58245, 253.73617]
