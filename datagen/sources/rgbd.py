@@ -193,7 +193,7 @@ class RGBDSource(Source):
     def __init__(self, config: "RGBDSource.Config | None" = None) -> None:
         super().__init__(config)
         self._image_regex = self.config.images.regex()
-        self._shared: dict = {}
+        self._shared: dict = {}  # intrinsics files that hold every frame's (at most two: colour and depth)
         self._trajectory = None
 
     # --- listing ---------------------------------------------------------------------------
@@ -341,11 +341,13 @@ class RGBDSource(Source):
                 f"source option {name}"
         if not isinstance(option, str):
             raise ConfigError(f"rgbd source: {name} must be a list of numbers or a file name, got {option!r}")
-        path = self.config.root / PathPattern(option, name).fill(key)
-        if path not in self._shared or PathPattern(option, name).keys:
+        pattern = PathPattern(option, name)
+        path = self.config.root / pattern.fill(key)
+        if pattern.keys:  # a file per frame: read for this frame only
+            return (*read_intrinsics_file(path), str(path))
+        if path not in self._shared:
             self._shared[path] = read_intrinsics_file(path)
-        K, size = self._shared[path]
-        return K, size, str(path)
+        return (*self._shared[path], str(path))
 
     def _matrix_option(self, option: object, key: dict) -> np.ndarray:
         if isinstance(option, (list, tuple)):
