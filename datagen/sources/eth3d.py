@@ -35,8 +35,8 @@ import numpy as np
 from datagen.errors import SourceError
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._colmap import ColmapImage, ColmapModel, read_images_text, read_model
-from datagen.sources._io import image_size, parse_numbers, read_text, require_file
+from datagen.sources._colmap import ColmapImage, ColmapModel, content_lines, read_images_text, read_model
+from datagen.sources._io import image_size, parse_numbers, require_file
 from datagen.sources._tables import FrameTableBuilder, check_count, check_root, check_split, names_option
 from datagen.sources._thin_prism import MODEL as THIN_PRISM, PARAM_COUNT, ThinPrismFisheye
 from datagen.sources.base import FrameTable, Source
@@ -208,11 +208,8 @@ _JPG_LAYOUT = ("the depth maps belong to the distorted images: extract multi_vie
 
 def read_thin_prism_cameras(path: Path) -> dict[int, ThinPrismFisheye]:
     """``dslr_calibration_jpg/cameras.txt`` -> {camera_id: ThinPrismFisheye}."""
-    require_file(path, _JPG_LAYOUT)
     lenses = {}
-    for number, line in enumerate(read_text(path, _JPG_LAYOUT).splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    for number, line in content_lines(path, _JPG_LAYOUT):
         where = f"{path}:{number}"
         fields = line.split()
         if len(fields) < 4 or fields[1] != THIN_PRISM or not all(f.isdigit() for f in (fields[0], *fields[2:4])):

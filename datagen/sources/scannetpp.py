@@ -35,8 +35,8 @@ from datagen.errors import SourceError
 from datagen.render.raycast import cast_rays
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._camera_files import read_mask
-from datagen.sources._colmap import ColmapModel, read_model
+from datagen.sources._camera_files import read_colmap_images, read_mask
+from datagen.sources._colmap import image_names_text, read_model
 from datagen.sources._io import read_depth_png, read_text
 from datagen.sources._meshes import load_mesh, scan_scene
 from datagen.sources._tables import FrameTableBuilder, check_flag, check_root, names_option, optional_paths
@@ -221,7 +221,7 @@ def _registered_stems(folder: Path, device: str) -> list[str]:
         return []
     image_dir = folder / DEVICES[device].images
     on_disk = {p.stem for p in image_dir.iterdir()} if image_dir.is_dir() else set()
-    names = _image_names_text(model_dir / "images.txt") if (model_dir / "images.txt").is_file() \
+    names = image_names_text(model_dir / "images.txt") if (model_dir / "images.txt").is_file() \
         else [image.name for image in read_model(model_dir).images]
     stems = sorted({Path(name).stem for name in names} & on_disk)
     if len(stems) < len(names):
@@ -229,38 +229,11 @@ def _registered_stems(folder: Path, device: str) -> list[str]:
     return stems
 
 
-def _image_names_text(path: Path) -> list[str]:
-    """The NAME field of each image in a COLMAP ``images.txt``, without parsing the poses (fast listing).
-
-    As COLMAP writes it: comment lines, then two lines per image, ``IMAGE_ID QW QX QY QZ TX TY TZ
-    CAMERA_ID NAME`` and its 2D points (possibly empty).
-    """
-    lines = read_text(path, LAYOUT).splitlines()
-    names, number = [], 0
-    while number < len(lines):
-        line = lines[number]
-        number += 1
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.split(maxsplit=9)
-        if len(fields) < 10:
-            raise SourceError(f"{path}:{number}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME', "
-                              f"got {line.strip()[:80]!r}")
-        names.append(fields[9].strip())
-        number += 1  # the 2D points line
-    return names
-
-
 def _model_by_stem(folder: Path, device: str) -> dict:
     """{image stem: (image name, posed Camera)} of a device's COLMAP model."""
-    model: ColmapModel = read_model(folder / DEVICES[device].colmap)
-    out = {}
-    for image in model.images:
-        if image.camera_id not in model.cameras:
-            raise SourceError(f"{folder / DEVICES[device].colmap}: image {image.name!r} uses undefined camera "
-                              f"{image.camera_id}")
-        out[Path(image.name).stem] = (image.name, model.camera_of(image))
-    return out
+    layout = DEVICES[device]
+    return {Path(image.name).stem: (image.name, image.camera)
+            for image in read_colmap_images(folder / layout.colmap, folder / layout.images)}
 
 
 def _iphone_depth(path: Path) -> np.ndarray:
