@@ -327,8 +327,3 @@ def _read_sweep(path: Path) -> np.ndarray:
     table = read_feather(path, LAYOUT, LIDAR_COLUMNS)
     return np.column_stack([column_array(table, c, path, LAYOUT, np.float64) for c in LIDAR_COLUMNS]) \
         if table.num_rows else np.zeros((0, 3))
-
-
-def frame_id(log_id: str, timestamp_ns: int, camera: str) -> str:
-    """``argoverse2/<log_id>/<timestamp_ns>/<camera>``."""
-    return f"{NAME}/{log_id}/{timestamp_ns}/{camera}"

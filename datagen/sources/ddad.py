@@ -435,8 +435,3 @@ def _timestamp_us(scene: _Scene, datum: dict) -> int:
     seconds = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
     fraction = (match.group(2) or "").ljust(6, "0")[:6]
     return seconds * 1_000_000 + int(fraction)
-
-
-def frame_id(scene: str, sample: int, camera: str) -> str:
-    """``ddad/<scene>/<sample:06d>/<camera>``."""
-    return f"{NAME}/{scene}/{sample:06d}/{camera}"

@@ -551,8 +551,3 @@ def _decode_image(row, path: Path, camera: Camera, frame_us: int, camera_name: s
         raise SourceError(f"{where}: image is {array.shape[1]}x{array.shape[0]} px but the calibration says "
                           f"{camera.width}x{camera.height} ({LAYOUT})")
     return array
-
-
-def frame_id(segment: str, frame_timestamp_micros: int, camera: str) -> str:
-    """``waymo/<segment>/<frame_timestamp_micros>/<camera>``."""
-    return f"{NAME}/{segment}/{frame_timestamp_micros}/{camera}"
