@@ -33,7 +33,7 @@ import numpy as np
 
 from datagen.errors import CameraError, GeometryError, SourceError
 from datagen.geometry.se3 import invert, pose_from_quaternion
-from datagen.sources._io import parse_numbers, read_text
+from datagen.sources._io import parse_numbers, read_text, require_file
 from datagen.types import Camera
 
 #: Subtract from a COLMAP principal point to get datagen's (pixel centres at integers).
@@ -198,11 +198,8 @@ class _Reader:
     """Little-endian fields from a binary file, with errors naming the file."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.data = self.path.read_bytes()
-        except FileNotFoundError:
-            raise SourceError(f"{path}: missing ({LAYOUT})") from None
+        self.path = require_file(path, LAYOUT)
+        self.data = self.path.read_bytes()
         self.offset = 0
 
     def read(self, fmt: str):
