@@ -33,7 +33,6 @@ from datagen.templates import ANSWER_STYLES
 ALL_TASKS = ("distance", "axis_distance", "speed", "time", "two_point", "pose")
 SPLITS = ("train", "val", "test")
 GROUND_TRUTH = ("auto", "mesh", "depth_map", "lidar")  # auto: mesh, else depth map, else LiDAR
-ENGINES = ("local", "ray")
 IMAGE_FORMATS = ("jpg", "png")
 #: Options given as one comma-separated string on the command line.
 LIST_OPTIONS = ("tasks", "splits", "answer_styles", "cameras")
@@ -59,6 +58,11 @@ class OcclusionOptions:
     enabled: bool = True
     window_px: int | None = None  # None: the filter's own default
     max_depth_ratio: float | None = None
+
+    def overrides(self) -> dict:
+        """The filter options this build sets (``OcclusionFilter`` keywords); the rest keep their defaults."""
+        return {k: v for k, v in (("window_px", self.window_px), ("max_depth_ratio", self.max_depth_ratio))
+                if v is not None}
 
 
 @dataclass(frozen=True)
@@ -143,10 +147,8 @@ class BuildConfig:
         if occlusion.enabled:
             from datagen.geometry.projection import OcclusionFilter
 
-            overrides = {k: v for k, v in (("window_px", occlusion.window_px),
-                                            ("max_depth_ratio", occlusion.max_depth_ratio)) if v is not None}
             try:
-                OcclusionFilter(**overrides)
+                OcclusionFilter(**occlusion.overrides())
             except ConfigError as exc:
                 raise ConfigError(f"occlusion: {exc}") from None
 

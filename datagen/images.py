@@ -1,18 +1,20 @@
-"""Reading frame images and writing content-addressed output images."""
+"""Reading frame images; encoding output images and naming them by their content."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from datagen import ownership
-from datagen.errors import SourceError, is_machine_fault
-from datagen.ownership import Ledger, OwnershipError
+from datagen.errors import SourceError, raise_if_machine_fault
 from datagen.types import Frame
+
+if TYPE_CHECKING:
+    from datagen.store import StoreWriter
 
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG"}
 
@@ -38,8 +40,7 @@ def load_frame_image(frame: Frame) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: refused as a decompression bomb ({exc}) (frame {frame.frame_id})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        if is_machine_fault(exc):
-            raise
+        raise_if_machine_fault(exc)
         raise ImageReadError(f"{path}: not a readable image ({exc}) (frame {frame.frame_id})") from None
     expected = (frame.camera.height, frame.camera.width)
     if array.shape[:2] != expected:
@@ -67,11 +68,16 @@ def signed_png(image: np.ndarray | Image.Image, software: str, optimize: bool = 
 
 
 def png_software(path: Path) -> str | None:
-    """The ``Software`` text of a PNG file, or None (not a PNG, unreadable, no such text)."""
+    """The ``Software`` text of a PNG file, or None (not a PNG, not a readable image, no such text).
+
+    Raises:
+        OSError: a fault of the machine (permissions, I/O) while reading the file.
+    """
     try:
         with Image.open(path) as image:
             return image.text.get("Software") if image.format == "PNG" else None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise_if_machine_fault(exc)
         return None
 
 
@@ -85,19 +91,9 @@ def image_relpath(data: bytes, image_format: str, digest: str | None = None) -> 
     return f"images/{name[:2]}/{name}.{image_format}"
 
 
-def write_atomic(path: Path, data: bytes, ledger: Ledger | None = None, digest: str | None = None) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so no half file is ever seen.
-
-    The file is claimed first in ``ledger``, else in the ledger of the datagen folder holding it,
-    if any (see datagen.ownership); the caller has checked that ``path`` is free or datagen's own.
-    """
-    ownership.commit(ownership.write_tmp(Path(path), data), Path(path), ledger=ledger,
-                     digest=digest or hashlib.sha256(data).hexdigest(), check=False)
-
-
-def store_image(out_dir: Path, image: np.ndarray, image_format: str, jpeg_quality: int,
-                ledger: Ledger | None = None) -> str:
-    """Encode and write an image once (shared by every record that uses it); return its relative path.
+def store_image(writer: StoreWriter, image: np.ndarray, image_format: str, jpeg_quality: int) -> str:
+    """Encode an image and write it once through ``writer``, content-addressed (shared by every record
+    that uses it); return its path relative to the build's root.
 
     Raises:
         OwnershipError: a different file already has the image's name.
@@ -105,19 +101,5 @@ def store_image(out_dir: Path, image: np.ndarray, image_format: str, jpeg_qualit
     data = encode_image(image, image_format, jpeg_quality)
     digest = hashlib.sha256(data).hexdigest()
     relpath = image_relpath(data, image_format, digest)
-    write_content_addressed(Path(out_dir) / relpath, data, ledger, digest)
+    writer.put_content(relpath, data, digest)
     return relpath
-
-
-def write_content_addressed(target: Path, data: bytes, ledger: Ledger | None, digest: str) -> None:
-    """Write content-addressed ``data`` at ``target`` unless the same bytes are there already.
-
-    Raises:
-        OwnershipError: a different file is at ``target``.
-    """
-    if target.exists():
-        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
-            return  # written before, by this build or an interrupted run of it
-        raise OwnershipError(f"{target}: exists with other content; datagen does not replace a file it did not "
-                             "write (move it away)")
-    write_atomic(target, data, ledger, digest)

@@ -26,7 +26,7 @@ import secrets
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from datagen.errors import DatagenError
+from datagen.errors import DatagenError, raise_if_machine_fault
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ _CHUNK = 1 << 20
 
 class OwnershipError(DatagenError):
     """datagen would replace or delete a file it cannot prove it wrote."""
+
+    @classmethod
+    def not_written_by_datagen(cls, location: str | Path) -> OwnershipError:
+        """The error for a file (or object) at ``location`` that datagen would replace but did not write."""
+        return cls(f"{location}: exists and was not written by datagen (or was changed since); datagen replaces "
+                   "only its own files: move it away or choose another --out")
 
 
 def sha256_file(path: Path) -> str:
@@ -156,8 +162,7 @@ def check_replaceable(path: Path, signature: Callable[[Path], bool] | None = Non
         return
     if root is None and signature is not None and signature(path):
         return
-    raise OwnershipError(f"{path}: exists and was not written by datagen (or was changed since); "
-                         "datagen replaces only its own files: move it away or choose another output")
+    raise OwnershipError.not_written_by_datagen(path)
 
 
 def tmp_path(path: Path) -> Path:
@@ -224,12 +229,16 @@ def commit(tmp: Path, path: Path, *, ledger: Ledger | None = None, digest: str |
         raise
 
 
-def write_file(path: Path, data: bytes, *, ledger: Ledger | None = None, check: bool = True,
-               signature: Callable[[Path], bool] | None = None) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, claim, rename); see ``commit``."""
+def write_file(path: Path, data: bytes, *, ledger: Ledger | None = None, digest: str | None = None,
+               check: bool = True, signature: Callable[[Path], bool] | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, claim, rename); see ``commit``.
+
+    Args:
+        digest: sha256 of ``data``, if already known.
+    """
     path = Path(path)
-    commit(write_tmp(path, data), path, ledger=ledger, digest=hashlib.sha256(data).hexdigest(), check=check,
-           signature=signature)
+    commit(write_tmp(path, data), path, ledger=ledger, digest=digest or hashlib.sha256(data).hexdigest(),
+           check=check, signature=signature)
 
 
 def remove_if_owned(path: Path, digests: set[str] | None = None) -> bool:
@@ -241,26 +250,27 @@ def remove_if_owned(path: Path, digests: set[str] | None = None) -> bool:
     return True
 
 
-def remove_owned_files(root: Path, prefixes: tuple[str, ...] = ("",)) -> int:
-    """Delete every file under ``root`` that datagen wrote there (paths starting with one of ``prefixes``).
+def remove_owned_files(root: Path) -> int:
+    """Delete every file under ``root`` that datagen wrote there, then its ledger (every claim is now of
+    a file gone or not datagen's). Folders left empty are removed too; nothing else is touched.
 
-    Folders left empty by the deletion are removed too; nothing else is touched. Returns the count.
+    Returns:
+        The number of files removed.
     """
     root = Path(root)
     removed = 0
     parents: set[Path] = set()
     for relpath, digests in sorted(claims(root).items()):
-        if relpath.startswith(prefixes) and remove_if_owned(root / relpath, digests):
+        if remove_if_owned(root / relpath, digests):
             removed += 1
             parents.update(p for p in (root / relpath).parents if p != root and root in p.parents)
     for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
         try:
             folder.rmdir()
-        except OSError:  # not empty: something else is there
-            pass
-    if prefixes == ("",):  # every claim is now of a file gone or not datagen's: start a fresh ledger
-        for ledger in (root / STATE_DIR / LEDGER_DIR).glob("*.tsv"):
-            ledger.unlink()
+        except OSError as exc:  # not empty (something else is there) is fine; a fault of the machine is not
+            raise_if_machine_fault(exc)
+    for ledger in (root / STATE_DIR / LEDGER_DIR).glob("*.tsv"):
+        ledger.unlink()
     return removed
 
 
@@ -287,7 +297,7 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # exists, owned by someone else
+    except PermissionError:  # exists, owned by someone else
         return True
     return True
 

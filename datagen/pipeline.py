@@ -45,7 +45,7 @@ from datagen.errors import (CameraError, ConfigError, DatagenError, GeometryErro
 from datagen.geometry.projection import OcclusionFilter, project_points, view_from_depth_map
 from datagen.geometry.se3 import compose, invert
 from datagen.engines import Engine, make_engine
-from datagen.images import ImageReadError, encode_image, image_relpath, load_frame_image
+from datagen.images import ImageReadError, load_frame_image, store_image
 from datagen.ownership import OwnershipError
 from datagen.markers import MARKERS
 from datagen.normalize import normalize, plan_normalization
@@ -53,7 +53,7 @@ from datagen.render.raycast import cast_rays
 from datagen.render.scene import Scene
 from datagen.sampling import FrameInfo, frame_rng, sample_frame_pairs, sample_pairs, sample_points, snap_to_pixels
 from datagen.sources import REGISTRY as SOURCES
-from datagen.sources.base import Selection
+from datagen.sources.base import Selection, Source
 from datagen.store import OutputStore, StoreWriter, open_store, sha256_bytes
 from datagen.tasks import REGISTRY as TASKS
 from datagen.templates import load_templates
@@ -91,8 +91,6 @@ def source_class(name: str) -> type:
     Raises:
         ConfigError: the module cannot be imported, or the name is not a Source subclass there.
     """
-    from datagen.sources.base import Source
-
     if ":" not in name:
         return SOURCES.load_builtins().get(name)
     module_name, _, class_name = name.partition(":")
@@ -208,10 +206,7 @@ def occlusion_filter(config: BuildConfig, source_defaults: dict | None = None) -
     options = config.occlusion
     if not options.enabled:
         return None
-    settings = dict(source_defaults or {})
-    settings.update({k: v for k, v in (("window_px", options.window_px),
-                                       ("max_depth_ratio", options.max_depth_ratio)) if v is not None})
-    return OcclusionFilter(**settings)
+    return OcclusionFilter(**{**(source_defaults or {}), **options.overrides()})
 
 
 class ShardWorker:
@@ -270,7 +265,7 @@ class ShardWorker:
             view = masked_view(mesh_view(frame.mesh, chain.camera, stride, offset), frame)
             image, valid = chain.apply_image(image), chain.valid_mask()
         else:  # 2. labels in the frame's own image, 3. carried to the unified focal length
-            view = masked_view(ground_truth_view(frame, config, self.source.occlusion_defaults), frame)
+            view = source_image_view(frame, config, self.source.occlusion_defaults)
             image, view, valid = normalize(image, view, chain)
         if len(view) == 0:
             raise NoLabelsError(f"frame {frame_id}: no valid depth label in the normalised image")
@@ -322,12 +317,7 @@ class ShardWorker:
                 "pose_known": bool(ctx.frame.meta.get("pose_known", True)), "transforms": ctx.chain.to_record()}
 
     def _store_image(self, image: np.ndarray) -> str:
-        """Encode and write an image once (content-addressed, shared by every record using it); its relative path."""
-        data = encode_image(image, self.config.image_format, self.config.jpeg_quality)
-        digest = sha256_bytes(data)
-        relpath = image_relpath(data, self.config.image_format, digest)
-        self.writer.put_content(relpath, data, digest)
-        return relpath
+        return store_image(self.writer, image, self.config.image_format, self.config.jpeg_quality)
 
     def _sample(self, ctx: "_FrameContext", pixels: np.ndarray, points: np.ndarray) -> Sample:
         return Sample(frame_ids=(ctx.frame.frame_id,), cameras=(ctx.chain.camera,), pixels=pixels,
@@ -530,8 +520,7 @@ def _previous_fingerprint(store: OutputStore, overwrite: bool) -> str | None:
 
     relpath = layout.BUILD_CONFIG
     if not store.owned(relpath, store.claims([relpath]).get(relpath)):
-        raise OwnershipError(f"{store.location(relpath)}: exists and was not written by datagen (or was changed "
-                             "since); move it away or choose another --out")
+        raise OwnershipError.not_written_by_datagen(store.location(relpath))
     try:
         return config_from_yaml(store.read_bytes(relpath), store.location(relpath)).fingerprint()
     except ConfigError as exc:
@@ -541,10 +530,14 @@ def _previous_fingerprint(store: OutputStore, overwrite: bool) -> str | None:
                                  f"cannot read ({exc}); use another --out, or --overwrite to replace it") from None
 
 
-def select_frames(config: BuildConfig) -> list[str]:
-    """The ids of the frames a build uses: the source's, filtered by cameras, splits, every and frames."""
+def select_frames(config: BuildConfig, source: Source | None = None) -> list[str]:
+    """The ids of the frames a build uses: the source's, filtered by cameras, splits, every and frames.
+
+    Args:
+        source: the configured source, if already made (else it is made here).
+    """
     selection = Selection(cameras=config.cameras, splits=config.splits, every=config.every, limit=config.frames)
-    return make_source(config).select(selection, config.source)
+    return (source if source is not None else make_source(config)).select(selection, config.source)
 
 
 def plan_shards(config: BuildConfig) -> list[list[str]]:
@@ -595,9 +588,9 @@ def _finish(config: BuildConfig, files: "_BuildFiles", shard_count: int) -> dict
     record_paths = [shard_paths(i)[0] for i in range(shard_count)]
     if "pose" in config.tasks:
         record_paths.append(_write_pose_records(config, files, summaries))
-    frames_index = _write_frame_index(config, files, summaries)
+    indexed_images = _write_frame_index(config, files, summaries)
     counts, used_images, checksums = _scan_records(store, record_paths)
-    used_images |= {json.loads(line)["image"] for line in frames_index.splitlines() if line.strip()} - {None}
+    used_images |= indexed_images
     _remove_orphan_images(store, used_images)
     manifest = _manifest(config, summaries, counts, checksums, len(used_images))
     files.write(layout.MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
@@ -631,9 +624,7 @@ class _BuildFiles:
         for relpath in relpaths:
             there = relpath in self.present if listed else self.store.exists(relpath)
             if there and not self.owned(relpath):
-                raise OwnershipError(f"{self.store.location(relpath)}: exists and was not written by datagen (or was "
-                                     "changed since); datagen replaces only its own files: move it away or choose "
-                                     "another --out")
+                raise OwnershipError.not_written_by_datagen(self.store.location(relpath))
 
     def write(self, relpath: str, data: bytes) -> None:
         self.check_free(relpath)
@@ -650,18 +641,19 @@ def _write_pose_records(config: BuildConfig, files: _BuildFiles, summaries: list
     return relpath
 
 
-def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> str:
-    """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source; its text."""
-    lines = []
-    for note in (note for summary in summaries for note in summary["notes"]):
-        entry = {"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
-                 "camera": _camera(note).intrinsics(),
-                 "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
-                 "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
-        lines.append(json.dumps(entry) + "\n")
-    text = "".join(lines)
-    files.write(layout.FRAMES_INDEX, text.encode())
-    return text
+def _write_frame_index(config: BuildConfig, files: _BuildFiles, summaries: list[dict]) -> set[str]:
+    """``frames.jsonl``: each built frame's unmarked normalised image, camera, split and source.
+
+    Returns:
+        The images it names.
+    """
+    entries = [{"frame_id": note["frame_id"], "image": note["image"] if config.keep_unmarked_images else None,
+                "camera": _camera(note).intrinsics(),
+                "T_world_cam": note["T_world_cam"] if note.get("pose_known", True) else None, "split": note["split"],
+                "source": note["source"], "sequence": note["sequence"], "transforms": note["transforms"]}
+               for summary in summaries for note in summary["notes"]]
+    files.write(layout.FRAMES_INDEX, "".join(json.dumps(entry) + "\n" for entry in entries).encode())
+    return {entry["image"] for entry in entries} - {None}
 
 
 def _scan_records(store: OutputStore, record_paths: list[str]) -> tuple[dict, set, dict]:

@@ -38,7 +38,6 @@ from typing import Iterator
 from datagen import ownership
 from datagen._optional import require
 from datagen.errors import DatagenError, MissingDependencyError
-from datagen.images import write_atomic, write_content_addressed
 from datagen.ownership import Ledger, OwnershipError
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ class StoreWriter(ABC):
     """Writes of one writer (a shard, or the build's driver), each claimed before it appears."""
 
     @abstractmethod
-    def put(self, relpath: str, data: bytes, digest: str | None = None) -> None:
+    def put(self, relpath: str, data: bytes) -> None:
         """Write ``data`` at ``relpath`` whole, replacing what is there (the caller checked it may)."""
 
     @abstractmethod
@@ -210,9 +209,6 @@ class LocalStore(OutputStore):
     def sha256(self, relpath: str) -> str:
         return ownership.sha256_file(self.path(relpath))
 
-    def owned(self, relpath: str, digests: set[str] | None) -> bool:
-        return ownership.owned(self.path(relpath), digests)
-
     def check(self, allow_nonempty: bool = False) -> None:
         root = self.root
         if os.path.lexists(root) and not root.is_dir():
@@ -257,11 +253,17 @@ class _LocalWriter(StoreWriter):
         self.store = store
         self.ledger = ledger
 
-    def put(self, relpath: str, data: bytes, digest: str | None = None) -> None:
-        write_atomic(self.store.path(relpath), data, self.ledger, digest)
+    def put(self, relpath: str, data: bytes) -> None:
+        ownership.write_file(self.store.path(relpath), data, ledger=self.ledger, check=False)
 
     def put_content(self, relpath: str, data: bytes, digest: str) -> None:
-        write_content_addressed(self.store.path(relpath), data, self.ledger, digest)
+        path = self.store.path(relpath)
+        if path.exists():
+            if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+                return  # written before, by this build or an interrupted run of it
+            raise OwnershipError(f"{path}: exists with other content; datagen does not replace a file it did not "
+                                 "write (move it away)")
+        ownership.write_file(path, data, ledger=self.ledger, digest=digest, check=False)
 
     def publish(self, relpath: str, data: bytes) -> bool:
         """Claim, then hard-link a finished temporary file into place: a link never replaces a file, so of
@@ -295,8 +297,7 @@ def _link_once(tmp: Path, path: Path, data: bytes, digest: str, owned) -> bool:
     if path.is_file() and path.stat().st_size == len(data) and ownership.sha256_file(path) == digest:
         return False  # another attempt of this shard published the same bytes
     if not owned():
-        raise OwnershipError(f"{path}: exists and was not written by datagen (or was changed since); datagen "
-                             "replaces only its own files: move it away or choose another --out")
+        raise OwnershipError.not_written_by_datagen(path)
     os.replace(tmp, path)  # datagen's own file from an earlier run: replaced
     return True
 
@@ -458,8 +459,8 @@ class _ObjectWriter(StoreWriter):
         self.store.fs.pipe({self.store.claim_key(relpath, digest): b"" for relpath, digest in items.items()})
 
     @_backend_faults
-    def put(self, relpath: str, data: bytes, digest: str | None = None) -> None:
-        self._claim({relpath: digest or sha256_bytes(data)})
+    def put(self, relpath: str, data: bytes) -> None:
+        self._claim({relpath: sha256_bytes(data)})
         self.store.fs.pipe_file(self.store.key(relpath), data)
 
     def put_content(self, relpath: str, data: bytes, digest: str) -> None:

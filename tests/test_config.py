@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from datagen.cli import main
 from datagen.config import BuildConfig, load_config
 from datagen.errors import ConfigError
+from tests.cli_checks import one_line_error
 
 FAKE = "tests.fake_source:PlaneSource"
 
@@ -48,36 +49,26 @@ def test_a_bad_value_is_named_by_file_and_field(tmp_path, text, message):
     assert str(info.value).startswith(str(path)) and message in str(info.value), str(info.value)
 
 
-def _one_line_error(result, *fragments: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
 @pytest.mark.parametrize(("text", "message"), BAD[:4] + BAD[12:14])
 def test_the_cli_gives_one_line_and_exit_code_2(tmp_path, text, message):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     result = CliRunner().invoke(main, ["build", "--config", str(path), "--out", str(tmp_path / "out")])
-    _one_line_error(result, str(path), message)
+    one_line_error(result, str(path), message)
 
 
 def test_a_config_that_is_not_utf8_is_named(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_bytes("frames: 2\nsource: caf\xe9\n".encode("latin-1"))
     result = CliRunner().invoke(main, ["build", "--config", str(path), "--out", str(tmp_path / "out")])
-    _one_line_error(result, str(path), "not UTF-8")
+    one_line_error(result, str(path), "not UTF-8")
 
 
 def test_a_source_that_is_not_a_source_class_is_refused(tmp_path):
     for name, message in (("os:system", "not a datagen source"), ("os:nothing", "cannot import nothing from os"),
                           ("no_such_module_x:Thing", "cannot import Thing")):
         result = CliRunner().invoke(main, ["build", "--source", name, "--out", str(tmp_path / "out")])
-        _one_line_error(result, f"source {name!r}", message)
+        one_line_error(result, f"source {name!r}", message)
 
 
 def test_source_options_are_read_by_the_sources_own_types(tmp_path):
@@ -87,6 +78,16 @@ def test_source_options_are_read_by_the_sources_own_types(tmp_path):
         make_source(load_config(None, {"source": FAKE, "source_options": {"frames": "six"}}))
     with pytest.raises(ConfigError, match=r"source_options\.colour: unknown field"):
         make_source(load_config(None, {"source": FAKE, "source_options": {"colour": 1}}))
+
+
+def test_source_options_on_the_command_line_are_merged_over_the_config_files(tmp_path):
+    from datagen.commands.build import load_build_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"source": FAKE, "seed": 4, "source_options": {"frames": 6, "per_sequence": 3}}))
+    config = load_build_config(path, {"seed": 5}, {"per_sequence": 2})
+    assert config.source_options == {"frames": 6, "per_sequence": 2} and config.seed == 5
+    assert load_build_config(path, {}, {}) == load_config(path)
 
 
 def test_the_cli_options_and_comma_lists_still_work(tmp_path):
@@ -112,7 +113,7 @@ def test_a_build_with_no_record_is_an_error(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"source": FAKE, "source_options": {"frames": 4, "bad": bad}}))
     result = CliRunner().invoke(main, ["-q", "build", "--config", str(config), "--out", str(tmp_path / "out")])
-    _one_line_error(result, "manifest.json", "the build wrote 0 records", "4 frames planned", "no_valid_pixel 4")
+    one_line_error(result, "manifest.json", "the build wrote 0 records", "4 frames planned", "no_valid_pixel 4")
 
 
 def test_verbose_keeps_the_traceback_and_bugs_are_not_hidden(tmp_path, monkeypatch):
@@ -138,4 +139,4 @@ def test_json_into_a_missing_folder_is_one_line(tmp_path):
                                      "--out", str(predictions)]).exit_code == 0
     target = tmp_path / "missing" / "scores.json"
     result = CliRunner().invoke(main, ["score", str(predictions), "--ref", str(out), "--json", str(target)])
-    _one_line_error(result, str(target), "No such file or directory")
+    one_line_error(result, str(target), "No such file or directory")

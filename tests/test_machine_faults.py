@@ -133,3 +133,36 @@ def test_a_permission_error_reading_an_input_stops_instead_of_skipping(tmp_path,
     monkeypatch.undo()
     assert build(config, tmp_path / "out") == clean  # the frame is retried, then skipped as the corrupt file it is
     assert _tree_bytes(tmp_path / "out") == _tree_bytes(tmp_path / "clean")
+
+
+def test_an_io_error_removing_an_emptied_folder_stops_an_overwrite_and_the_same_call_resumes(tmp_path, monkeypatch):
+    other = load_config(None, dict(CONFIG, seed=6))
+    out = tmp_path / "out"
+    build(load_config(None, CONFIG), out)
+    monkeypatch.setattr(Path, "rmdir", _failing_nth(1, Path.rmdir, OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(OSError) as info:
+        build(other, out, overwrite=True)
+    assert info.value.errno == errno.EIO
+    monkeypatch.undo()
+    assert build(other, out, overwrite=True) == build(other, tmp_path / "clean")
+
+
+def test_a_machine_fault_reading_a_file_in_the_way_is_not_taken_for_a_users_file(tmp_path, monkeypatch):
+    import datagen.images
+    from datagen.images import png_software
+    from datagen.ownership import OwnershipError, check_replaceable
+
+    path = tmp_path / "overlay.png"
+    path.write_bytes(b"a user's picture")
+
+    def ours(candidate: Path) -> bool:
+        return png_software(candidate) == "datagen"
+
+    with pytest.raises(OwnershipError):
+        check_replaceable(path, signature=ours)
+    failed = OSError(errno.EIO, "Input/output error", str(path))
+    monkeypatch.setattr(datagen.images.Image, "open", _failing_nth(1, datagen.images.Image.open, failed))
+    with pytest.raises(OSError) as info:
+        check_replaceable(path, signature=ours)
+    assert info.value.errno == errno.EIO
+    assert path.read_bytes() == b"a user's picture"

@@ -15,6 +15,7 @@ from datagen.errors import DatagenError
 from datagen.images import encode_image, image_relpath, store_image
 from datagen.pipeline import build
 from datagen.records import iter_records, read_manifest
+from tests.cli_checks import one_line_error
 
 FAKE = "tests.fake_source:PlaneSource"
 #: A user's files in the folder given as --out, in the places datagen writes to.
@@ -33,15 +34,6 @@ USER_FILES = {
 
 def _cli(*args) -> object:
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -69,7 +61,7 @@ def _build_args(out: Path, seed: int = 3) -> list:
 
 def test_a_non_empty_folder_that_is_not_a_build_is_refused(user_folder):
     result = _cli(*_build_args(user_folder))
-    _one_line_error(result, str(user_folder), "not a datagen build folder", "--allow-nonempty")
+    one_line_error(result, str(user_folder), "not a datagen build folder", "--allow-nonempty")
     _user_files_intact(user_folder)
     assert not (user_folder / "build.yaml").exists() and not (user_folder / ".datagen").exists()
 
@@ -118,13 +110,13 @@ def test_overwrite_removes_only_what_datagen_wrote(tmp_path):
 
 
 def test_orphan_sweep_removes_only_claimed_images(tmp_path):
-    from datagen.ownership import Ledger
+    from datagen.store import LocalStore
 
     out = tmp_path / "out"
     config = load_config(None, {"source": FAKE, "seed": 3, "tasks": ["distance"]})
     build(config, out)
     rng = np.random.default_rng(0)
-    orphan = store_image(out, rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "png", 95, Ledger(out, "test"))
+    orphan = store_image(LocalStore(out).writer("test"), rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "png", 95)
     data = encode_image(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "png")
     unclaimed = image_relpath(data, "png")  # named as datagen would, but put there by the user
     (out / unclaimed).parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +157,7 @@ def test_a_users_file_where_datagen_would_write_stops_the_build(tmp_path):
 def test_out_that_is_a_file_is_refused(tmp_path):
     target = tmp_path / "file"
     target.write_text("keep")
-    _one_line_error(_cli(*_build_args(target)), str(target), "not a folder")
+    one_line_error(_cli(*_build_args(target)), str(target), "not a folder")
     with pytest.raises(DatagenError):
         build(load_config(None, {"source": FAKE}), target)
     assert target.read_text() == "keep"
@@ -177,7 +169,7 @@ def test_export_and_preview_replace_only_their_own_files(tmp_path):
     elsewhere = tmp_path / "exports"
     elsewhere.mkdir()
     (elsewhere / "train.jsonl").write_text("a user's training file\n")
-    _one_line_error(_cli("export", out, "--format", "trl", "--out", elsewhere), "train.jsonl",
+    one_line_error(_cli("export", out, "--format", "trl", "--out", elsewhere), "train.jsonl",
                     "not written by datagen")
     assert (elsewhere / "train.jsonl").read_text() == "a user's training file\n"
     assert [p.name for p in elsewhere.iterdir()] == ["train.jsonl"]  # nothing half-written is left
@@ -186,13 +178,13 @@ def test_export_and_preview_replace_only_their_own_files(tmp_path):
         assert _cli("export", out, "--format", "trl", "--out", fresh).exit_code == 0
     page = tmp_path / "page.html"
     page.write_text("<html>my own page</html>")
-    _one_line_error(_cli("preview", out, "--out", page), "page.html", "not written by datagen")
+    one_line_error(_cli("preview", out, "--out", page), "page.html", "not written by datagen")
     assert page.read_text() == "<html>my own page</html>"
     for _ in range(2):
         assert _cli("preview", out, "--out", tmp_path / "mine.html").exit_code == 0
     sheet = tmp_path / "sheet.png"
     sheet.write_bytes(b"not datagen's")
-    _one_line_error(_cli("preview", out, "--out", tmp_path / "p.html", "--contact-sheet", sheet), "sheet.png")
+    one_line_error(_cli("preview", out, "--out", tmp_path / "p.html", "--contact-sheet", sheet), "sheet.png")
     assert sheet.read_bytes() == b"not datagen's"
 
 
@@ -206,7 +198,7 @@ def test_a_users_files_survive_an_import(user_folder, tmp_path):
              "pixel_coords": [[1, 1], [6, 4], [3, 2]], "depth": [1.0, 2.0, 3.0]}
     (release / "data_test.jsonl").write_text(json.dumps(entry) + "\n")
     args = ["import", release / "data_test.jsonl", "--out", user_folder, "--tasks", "distance"]
-    _one_line_error(_cli(*args), "not a datagen build folder")
+    one_line_error(_cli(*args), "not a datagen build folder")
     for extra in (["--allow-nonempty"], [], ["--seed", "2", "--overwrite"]):
         result = _cli(*args, *extra)
         assert result.exit_code == 0, (extra, result.output)
@@ -218,7 +210,7 @@ def test_overlay_replaces_only_its_own_png(tmp_path):
     out = tmp_path / "overlay.png"
     out.write_bytes(b"a user's picture")
     args = ["overlay", "--source", "tests.fake_source:RigSource", "-O", "frames=2", "--out", out]
-    _one_line_error(_cli(*args), "overlay.png", "not written by datagen")
+    one_line_error(_cli(*args), "overlay.png", "not written by datagen")
     assert out.read_bytes() == b"a user's picture"
     out.unlink()
     for _ in range(2):
@@ -231,7 +223,7 @@ def test_baseline_replaces_only_its_own_predictions(tmp_path):
     predictions = tmp_path / "predictions.jsonl"
     predictions.write_text('{"id": "x", "output": "my model says 3"}\n')
     args = ["baseline", out, "--kind", "constant", "--value", "2", "--out", predictions]
-    _one_line_error(_cli(*args), "predictions.jsonl", "not written by datagen")
+    one_line_error(_cli(*args), "predictions.jsonl", "not written by datagen")
     assert predictions.read_text() == '{"id": "x", "output": "my model says 3"}\n'
     predictions.unlink()
     for _ in range(2):

@@ -14,28 +14,23 @@ import yaml
 
 from datagen.config import load_config
 from datagen.pipeline import build
+from tests.test_store import folder_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = {"source": "tests.fake_source:PlaneSource", "seed": 5, "shard_size": 2, "split_ratios": [1.0, 0.0, 0.0],
           "source_options": {"frames": 10, "per_sequence": 5}}
 
 
-def _tree_bytes(out: Path) -> dict:
-    names = [p for p in sorted(out.rglob("*")) if p.is_file() and p.parts[len(out.parts)] in ("records", "images")]
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in names} | {
-        "manifest.json": (out / "manifest.json").read_bytes(), "frames.jsonl": (out / "frames.jsonl").read_bytes()}
-
-
 @pytest.fixture(scope="module")
 def clean_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("clean")
     build(load_config(None, CONFIG), out)
-    return _tree_bytes(out)
+    return folder_files(out)
 
 
 def test_two_workers_write_the_same_bytes_as_one(clean_build, tmp_path):
     build(load_config(None, CONFIG), tmp_path, workers=2)
-    assert _tree_bytes(tmp_path) == clean_build
+    assert folder_files(tmp_path) == clean_build
 
 
 def _cli(out: Path, config_path: Path) -> list[str]:
@@ -63,7 +58,7 @@ def test_killed_build_resumes_to_the_clean_result(clean_build, tmp_path, sig):
     # delay_s is a source option, so it is part of the config: compare with a clean build of this config
     reference = tmp_path / "reference"
     build(load_config(config_path), reference)
-    assert _tree_bytes(out) == _tree_bytes(reference)
-    assert {k: v for k, v in _tree_bytes(out).items() if k.startswith("records/")} == \
+    assert folder_files(out) == folder_files(reference)
+    assert {k: v for k, v in folder_files(out).items() if k.startswith("records/")} == \
         {k: v for k, v in clean_build.items() if k.startswith("records/")}
     assert not list(out.rglob("*.tmp"))

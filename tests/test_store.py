@@ -15,6 +15,7 @@ from datagen.errors import DatagenError
 from datagen.ownership import OwnershipError
 from datagen.pipeline import build
 from datagen.store import CLAIMS_DIR, LocalStore, ObjectStore, open_store
+from tests.cli_checks import one_line_error
 
 CONFIG = {"source": "tests.fake_source:PlaneSource", "seed": 5, "shard_size": 2, "split_ratios": [1.0, 0.0, 0.0],
           "tasks": ["distance", "two_point", "pose"], "source_options": {"frames": 6, "per_sequence": 3}}
@@ -143,15 +144,6 @@ def test_a_users_objects_survive_and_are_never_replaced(s3_server):
     assert fs.cat_file(f"{BUCKET}/third/{image}") == b"not an image of ours"
 
 
-def _one_line_error(result, *fragments: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
 def _build_args(url: str) -> list[str]:
     return ["-q", "build", "--source", CONFIG["source"], "--out", url, "--seed", "5", "--tasks", "distance"]
 
@@ -173,18 +165,18 @@ def test_object_storage_without_credentials_or_bucket_fails_before_any_work(s3_s
                "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
                "AWS_ENDPOINT_URL": s3_server["client_kwargs"]["endpoint_url"], "AWS_DEFAULT_REGION": "us-east-1"}
     result = CliRunner(env=nothing).invoke(main, _build_args(f"s3://{BUCKET}/nocreds"))
-    _one_line_error(result, f"s3://{BUCKET}/nocreds", "credentials")
+    one_line_error(result, f"s3://{BUCKET}/nocreds", "credentials")
     result = CliRunner(env=_s3_env(s3_server)).invoke(main, _build_args("s3://no-such-bucket/x"))
-    _one_line_error(result, "bucket 'no-such-bucket' does not exist")
+    one_line_error(result, "bucket 'no-such-bucket' does not exist")
     assert not s3fs.S3FileSystem(**s3_server).find(f"{BUCKET}/nocreds")
 
 
 def test_reading_a_build_back_from_object_storage_says_what_to_do(tmp_path):
     for command in (["validate"], ["export", "--format", "trl"], ["preview"]):
         result = CliRunner().invoke(main, [*command[:1], "s3://bucket/build", *command[1:]])
-        _one_line_error(result, "s3://bucket/build", "only from a folder", "aws s3 sync s3://bucket/build ./build")
+        one_line_error(result, "s3://bucket/build", "only from a folder", "aws s3 sync s3://bucket/build ./build")
     result = CliRunner().invoke(main, [*_build_args("s3://bucket/build"), "--format", "trl"])
-    _one_line_error(result, "--format", "object storage")
+    one_line_error(result, "--format", "object storage")
 
 
 def test_a_missing_s3_backend_names_the_extra(monkeypatch):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from datagen.engines import ENGINES
 from datagen.errors import ConfigError, DatagenError
+
+if TYPE_CHECKING:
+    from datagen.config import BuildConfig
 
 
 SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them all
@@ -49,17 +53,13 @@ SHOW_SKIPPED = 5  # skipped frames named after a build; the manifest lists them 
 def command(ctx, source, root, out_dir, tasks, frames, cameras, every, source_option, seed, splits, workers, engine,
             ray_address, config_path, strict, overwrite, allow_nonempty, formats) -> None:
     """Build question/answer records from a source into OUT (resumes an interrupted build)."""
-    from datagen.config import load_config
     from datagen.engines import make_engine
     from datagen.pipeline import build, check_out_dir, plan_shards
     from datagen.store import is_url
 
     overrides = {"source": source, "root": str(root) if root else None, "tasks": tasks, "frames": frames,
                  "cameras": cameras, "every": every, "seed": seed, "splits": splits}
-    if source_option:
-        base = load_config(config_path, {"source": source})
-        overrides["source_options"] = {**base.source_options, **source_option}
-    config = load_config(config_path, overrides)
+    config = load_build_config(config_path, overrides, source_option)
     if formats and is_url(out_dir):
         raise ConfigError(f"--format: exporting reads the build back, which datagen does not do from object storage "
                           f"({out_dir}); build without --format, copy the build to a folder, then run "
@@ -116,6 +116,16 @@ def check_not_empty(manifest: dict, out_dir: str | Path) -> None:
     first = next(iter(frames.get("skipped_errors", {}).values()), None)
     why += f"; first: {first}" if first else ""
     raise EmptyBuildError(f"{str(out_dir).rstrip('/')}/manifest.json: the build wrote 0 records ({why})")
+
+
+def load_build_config(config_path: Path | None, overrides: dict, source_options: dict) -> BuildConfig:
+    """``load_config`` with ``source_options`` (``-O``) merged over the config file's own, key by key."""
+    from datagen.config import load_config
+
+    if source_options:
+        base = load_config(config_path, {"source": overrides.get("source")})
+        overrides = {**overrides, "source_options": {**base.source_options, **source_options}}
+    return load_config(config_path, overrides)
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict:

@@ -46,17 +46,14 @@ def command(ctx, jsonl, images, out_dir, depth_kind, limit, tasks, seed, splits,
 
     A line that breaks the format is skipped and named (file:line) unless --strict.
     """
-    from datagen.commands.build import _summary, check_not_empty
-    from datagen.config import load_config
+    from datagen.commands.build import _summary, check_not_empty, load_build_config
     from datagen.pipeline import build
 
-    base = load_config(config_path)
     given = {"annotation": jsonl.name, "images": str(images.resolve()) if images else None,
              "depth_kind": depth_kind, "limit": limit, "follow_symlinks": follow_symlinks}
-    options = {**base.source_options, **{k: v for k, v in given.items() if v is not None}}
     overrides = {"source": "depthlm", "root": str(jsonl.resolve().parent), "tasks": tasks, "seed": seed,
-                 "splits": splits, "source_options": options}
-    config = load_config(config_path, overrides)
+                 "splits": splits}
+    config = load_build_config(config_path, overrides, {k: v for k, v in given.items() if v is not None})
     started = time.perf_counter()
     manifest = build(config, out_dir, workers=workers, engine=engine, ray_address=ray_address, strict=strict,
                      overwrite=overwrite, allow_nonempty=allow_nonempty)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from datagen.commands.build import parse_options
+from datagen.commands.build import load_build_config, parse_options
 
 
 GENERATOR = "datagen overlay"
@@ -31,22 +31,19 @@ def command(source, root, source_option, config_path, cameras, frame_id, index, 
     An existing --out is replaced only if it is an overlay datagen wrote.
     """
     from datagen import ownership
-    from datagen.config import load_config
     from datagen.errors import DatagenError
     from datagen.images import png_software, signed_png
     from datagen.overlay import frame_overlay
     from datagen.pipeline import make_source, select_frames, source_image_view
 
     overrides = {"source": source, "root": str(root) if root else None, "cameras": cameras}
-    if source_option:
-        overrides["source_options"] = {**load_config(config_path, {"source": source}).source_options, **source_option}
-    config = load_config(config_path, overrides)
+    config = load_build_config(config_path, overrides, source_option)
+    source_obj = make_source(config)
     if frame_id is None:
-        frame_ids = select_frames(config)
+        frame_ids = select_frames(config, source_obj)
         if index >= len(frame_ids):
             raise DatagenError(f"--index {index}: the source has {len(frame_ids)} selected frames")
         frame_id = frame_ids[index]
-    source_obj = make_source(config)
     frame = source_obj.load_frame(frame_id)
     view = source_image_view(frame, config, source_obj.occlusion_defaults)
     image, stats = frame_overlay(frame, view, radius)
