@@ -30,11 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 RUN = """
 import json, os, sys, time
 os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-sys.path.insert(0, REPO)
+sys.path[:0] = [REPO, os.path.join(REPO, "bench")]
 from datagen.config import load_config
-from datagen.images import load_frame_image
-from datagen.normalize import normalize, plan_normalization
-from datagen.pipeline import ground_truth_view, make_source
+from datagen.pipeline import make_source
+from source_steps import labelled_frame
 name, root, frames, repeats = sys.argv[1], sys.argv[2] or None, int(sys.argv[3]), int(sys.argv[4])
 options = {"recipes": ["street"], "lidar": True} if name == "synthetic" else {}
 config = load_config(None, {"source": name, "root": root, "source_options": options,
@@ -42,11 +41,7 @@ config = load_config(None, {"source": name, "root": root, "source_options": opti
 source = make_source(config)
 ids = source.frame_ids()[:frames]
 def one(frame_id):
-    frame = source.load_frame(frame_id)
-    image = load_frame_image(frame)
-    view = ground_truth_view(frame, config, source.occlusion_defaults)
-    chain = plan_normalization(frame.camera, config.normalize)
-    return len(normalize(image, view, chain)[1])
+    return len(labelled_frame(source, config, frame_id)[1])
 for frame_id in ids:
     one(frame_id)
 labels, started = 0, time.perf_counter()

@@ -28,26 +28,13 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "bench"))
+from source_steps import labelled_frame  # noqa: E402
 
 
 def steps(source, frame_ids: list[str], config) -> int:
     """Load, project and normalise each frame; returns the labels made (so nothing is optimised away)."""
-    from datagen.images import load_frame_image
-    from datagen.normalize import normalize, plan_normalization
-    from datagen.pipeline import ground_truth_view, mesh_view, uses_mesh
-    from datagen.sampling import frame_rng
-
-    labels = 0
-    for frame_id in frame_ids:
-        frame = source.load_frame(frame_id)
-        image = load_frame_image(frame)
-        chain = plan_normalization(frame.camera, config.normalize, frame_rng(0, frame_id, "normalize"))
-        if uses_mesh(frame, config):
-            image, view = chain.apply_image(image), mesh_view(frame.mesh, chain.camera, config.mesh_label_stride_px)
-        else:
-            image, view, _ = normalize(image, ground_truth_view(frame, config, source.occlusion_defaults), chain)
-        labels += len(view)
-    return labels
+    return sum(len(labelled_frame(source, config, frame_id)[1]) for frame_id in frame_ids)
 
 
 def sources(tmp: Path) -> dict:

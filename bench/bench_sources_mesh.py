@@ -35,13 +35,11 @@ import numpy as np  # noqa: E402
 import trimesh  # noqa: E402
 from PIL import Image  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 from datagen.config import BuildConfig  # noqa: E402
-from datagen.images import load_frame_image  # noqa: E402
-from datagen.normalize import plan_normalization  # noqa: E402
-from datagen.pipeline import ShardWorker, make_source, mesh_view, prepare_out_dir  # noqa: E402
+from datagen.pipeline import make_source  # noqa: E402
 from datagen.render import raycast  # noqa: E402
-from datagen.sampling import frame_rng  # noqa: E402
+from source_steps import labelled_frame, shard_seconds  # noqa: E402
 
 WIDTH, HEIGHT, FOCAL = 1280, 960, 1000.0
 TASKS = ("distance", "axis_distance", "two_point")
@@ -95,10 +93,7 @@ def write_scene(folder: Path, frames: int) -> dict:
 
 def label_seconds(config: BuildConfig, source, frame_id: str) -> tuple[float, int]:
     started = time.perf_counter()
-    frame = source.load_frame(frame_id)
-    chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
-    chain.apply_image(load_frame_image(frame))
-    view = mesh_view(frame.mesh, chain.camera, config.mesh_label_stride_px)
+    _, view = labelled_frame(source, config, frame_id)
     return time.perf_counter() - started, len(view)
 
 
@@ -109,16 +104,8 @@ def measure(config: BuildConfig, repeat: int) -> dict:
     _, count = label_seconds(config, source, ids[0])  # reads the mesh, builds the Embree scene, numba caches
     first = time.perf_counter() - started
     labels = min(sum(label_seconds(config, source, i)[0] for i in ids) for _ in range(repeat)) / len(ids)
-    whole = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as out:
-            prepare_out_dir(config, Path(out))
-            worker = ShardWorker(config, Path(out))
-            worker.source = source  # keep the scene already built: a worker reads it once
-            started = time.perf_counter()
-            worker.run(0, ids)
-            whole.append((time.perf_counter() - started) / len(ids))
-    return {"first": first, "labels": labels, "frame": min(whole), "frames": len(ids), "count": count}
+    whole = shard_seconds(config, ids, repeat, source)  # the scene already built: a worker reads it once
+    return {"first": first, "labels": labels, "frame": whole, "frames": len(ids), "count": count}
 
 
 def main() -> None:

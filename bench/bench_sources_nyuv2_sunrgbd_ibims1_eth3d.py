@@ -33,10 +33,10 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import samples_nyuv2_sunrgbd_ibims1_eth3d as samples  # noqa: E402
 
+from source_steps import labelled_frame  # noqa: E402
+
 from datagen.config import load_config  # noqa: E402
-from datagen.images import load_frame_image  # noqa: E402
-from datagen.normalize import normalize, plan_normalization  # noqa: E402
-from datagen.pipeline import ground_truth_view, make_source  # noqa: E402
+from datagen.pipeline import make_source  # noqa: E402
 
 OPTIONS = {"sunrgbd": {"official_splits": False}}
 
@@ -46,11 +46,7 @@ def frame_seconds(config, frame_ids: list[str], repeat: int) -> tuple[float, flo
     source = make_source(config)
 
     def one(frame_id: str) -> int:
-        frame = source.load_frame(frame_id)
-        chain = plan_normalization(frame.camera, config.normalize)
-        _, view, _ = normalize(load_frame_image(frame), ground_truth_view(frame, config, source.occlusion_defaults),
-                            chain)
-        return len(view)
+        return len(labelled_frame(source, config, frame_id)[1])
 
     started = time.perf_counter()
     labels = one(frame_ids[0])

@@ -29,24 +29,15 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from indoor_samples import samples  # noqa: E402
+from source_steps import labelled_frame, shard_seconds  # noqa: E402
 
 from datagen.config import BuildConfig  # noqa: E402
-from datagen.images import load_frame_image  # noqa: E402
-from datagen.normalize import normalize, plan_normalization  # noqa: E402
-from datagen.pipeline import (ShardWorker, ground_truth_view, make_source, mesh_view, prepare_out_dir,  # noqa: E402
-                              source_image_view, uses_mesh)
-from datagen.sampling import frame_rng  # noqa: E402
+from datagen.pipeline import make_source, source_image_view  # noqa: E402
 
 
 def label_seconds(config: BuildConfig, source, frame_id: str) -> float:
     started = time.perf_counter()
-    frame = source.load_frame(frame_id)
-    image = load_frame_image(frame)
-    chain = plan_normalization(frame.camera, config.normalize, frame_rng(config.seed, frame_id, "normalize"))
-    if uses_mesh(frame, config):
-        chain.apply_image(image), mesh_view(frame.mesh, chain.camera, config.mesh_label_stride_px)
-    else:
-        normalize(image, ground_truth_view(frame, config, source.occlusion_defaults), chain)
+    labelled_frame(source, config, frame_id)
     return time.perf_counter() - started
 
 
@@ -58,15 +49,7 @@ def measure(config: BuildConfig, repeat: int) -> tuple[float, float, int, int]:
     labels = min(sum(label_seconds(config, source, i) for i in ids) for _ in range(repeat)) / len(ids)
     frame = source.load_frame(ids[0])
     count = len(source_image_view(frame, config, source.occlusion_defaults))  # in the frame's own image
-    whole = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as out:
-            prepare_out_dir(config, Path(out))
-            worker = ShardWorker(config, Path(out))
-            started = time.perf_counter()
-            worker.run(0, ids)
-            whole.append((time.perf_counter() - started) / len(ids))
-    return labels, min(whole), len(ids), count
+    return labels, shard_seconds(config, ids, repeat), len(ids), count
 
 
 def main() -> None:

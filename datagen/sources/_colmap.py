@@ -33,7 +33,7 @@ import numpy as np
 
 from datagen.errors import CameraError, GeometryError, SourceError
 from datagen.geometry.se3 import invert, pose_from_quaternion
-from datagen.sources._io import parse_numbers, read_text
+from datagen.sources._io import parse_numbers, read_text, require_file
 from datagen.types import Camera
 
 #: Subtract from a COLMAP principal point to get datagen's (pixel centres at integers).
@@ -130,16 +130,16 @@ def read_model(folder: Path) -> ColmapModel:
     raise SourceError(f"{folder}: no COLMAP model ({LAYOUT})")
 
 
-def _content_lines(path: Path) -> list[tuple[int, str]]:
-    """(1-based line number, text) of the lines that are not blank or comments."""
-    return [(n, line) for n, line in enumerate(read_text(path, LAYOUT).splitlines(), 1)
+def content_lines(path: Path, layout: str = LAYOUT) -> list[tuple[int, str]]:
+    """(1-based line number, text) of the lines of a text model file that are not blank or comments."""
+    return [(n, line) for n, line in enumerate(read_text(path, layout).splitlines(), 1)
             if line.strip() and not line.lstrip().startswith("#")]
 
 
 def read_cameras_text(path: Path) -> dict:
     """``cameras.txt`` -> {camera_id: Camera}."""
     cameras = {}
-    for number, line in _content_lines(path):
+    for number, line in content_lines(path):
         where = f"{path}:{number}"
         fields = line.split()
         if len(fields) < 4 or not fields[0].isdigit() or not fields[2].isdigit() or not fields[3].isdigit():
@@ -150,23 +150,40 @@ def read_cameras_text(path: Path) -> dict:
 
 
 def read_images_text(path: Path) -> list:
-    """``images.txt`` -> [ColmapImage] sorted by name (each image's second line, its 2D points, skipped)."""
+    """``images.txt`` -> [ColmapImage] sorted by name."""
+    images = []
+    for where, fields in _image_lines(path):
+        pose = parse_numbers(" ".join(fields[1:8]), 7, where, "QW QX QY QZ TX TY TZ")
+        images.append(_image(int(fields[0]), int(fields[8]), fields[9], pose, where))
+    return sorted(images, key=lambda image: image.name)
+
+
+def image_names_text(path: Path) -> list[str]:
+    """The NAME of each image in ``images.txt``, in file order, without reading the poses (fast listing)."""
+    return [fields[9] for _, fields in _image_lines(path)]
+
+
+def _image_lines(path: Path) -> list[tuple[str, list[str]]]:
+    """("file:line", its 10 fields) of each image's first line; its second line (2D points, possibly
+    empty) is skipped, comment lines are not counted.
+
+    Raises:
+        SourceError: a first line that is not ``IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME``.
+    """
     lines = read_text(path, LAYOUT).splitlines()
-    images, number = [], 0
+    out, number = [], 0
     while number < len(lines):
         line = lines[number]
         number += 1
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        where = f"{path}:{number}"
-        fields = line.split()
+        fields = line.split(maxsplit=9)
         if len(fields) < 10 or not fields[0].isdigit() or not fields[8].isdigit():
-            raise SourceError(f"{where}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME', "
+            raise SourceError(f"{path}:{number}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME', "
                               f"got {line.strip()[:80]!r}")
-        pose = parse_numbers(" ".join(fields[1:8]), 7, where, "QW QX QY QZ TX TY TZ")
-        images.append(_image(int(fields[0]), int(fields[8]), " ".join(fields[9:]), pose, where))
+        out.append((f"{path}:{number}", fields[:9] + [fields[9].strip()]))
         number += 1  # the 2D points line
-    return sorted(images, key=lambda image: image.name)
+    return out
 
 
 def _image(image_id: int, camera_id: int, name: str, pose: np.ndarray, where: str) -> ColmapImage:
@@ -181,11 +198,8 @@ class _Reader:
     """Little-endian fields from a binary file, with errors naming the file."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.data = self.path.read_bytes()
-        except FileNotFoundError:
-            raise SourceError(f"{path}: missing ({LAYOUT})") from None
+        self.path = require_file(path, LAYOUT)
+        self.data = self.path.read_bytes()
         self.offset = 0
 
     def read(self, fmt: str):

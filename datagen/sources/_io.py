@@ -8,6 +8,7 @@ there ("KITTI object layout: training/calib/<frame>.txt").
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -62,19 +63,27 @@ def read_binary(path: Path, dtype: str, columns: int, layout: str) -> np.ndarray
     return data.reshape(-1, columns)
 
 
+#: What PIL raises for a file that is not an image it can decode (an OSError may also be the machine's).
+_UNREADABLE = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
+
+
 def image_size(path: Path, layout: str) -> tuple[int, int]:
     """(width, height) of an image, from its header alone."""
     require_file(path, layout)
     try:
         with Image.open(path) as image:
             size = image.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except _UNREADABLE as exc:
         raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable image ({exc}) ({layout})") from None
-    if size[0] * size[1] > MAX_IMAGE_PIXELS:
-        raise SourceError(f"{path}: {size[0]}x{size[1]} px is larger than any camera image datagen reads "
-                          f"({MAX_IMAGE_PIXELS} px)")
+    _check_pixels(size, str(path))
     return size
+
+
+def _check_pixels(size: tuple[int, int], where: str) -> None:
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise SourceError(f"{where}: {size[0]}x{size[1]} px is larger than any camera image datagen reads "
+                          f"({MAX_IMAGE_PIXELS} px)")
 
 
 def read_image_array(path: Path, layout: str) -> np.ndarray:
@@ -83,9 +92,33 @@ def read_image_array(path: Path, layout: str) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except _UNREADABLE as exc:
         raise_if_machine_fault(exc)
         raise SourceError(f"{path}: not a readable image ({exc}) ({layout})") from None
+
+
+def read_depth_png(path: Path, layout: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W) uint16 stored values of a 16-bit single-channel depth PNG, of ``size`` (width, height) if given."""
+    raw = read_image_array(path, layout)
+    if raw.dtype != np.uint16 or raw.ndim != 2 or (size is not None and raw.shape != (size[1], size[0])):
+        wanted = f"{size[0]}x{size[1]} 16-bit" if size is not None else "16-bit single-channel"
+        raise SourceError(f"{path}: expected a {wanted} depth PNG, got {'x'.join(map(str, raw.shape[1::-1]))} "
+                          f"{raw.dtype}{'' if raw.ndim < 3 else f' with {raw.shape[2]} channels'} ({layout})")
+    return raw
+
+
+def decode_image(data: bytes, where: str, layout: str, kind: str = "image") -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an encoded image held in memory (JPEG, PNG, ...), its size checked first.
+
+    ``where`` names the file and the record the bytes came from; ``kind`` what they should be ("JPEG").
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            _check_pixels(image.size, where)
+            return np.asarray(image.convert("RGB"))
+    except _UNREADABLE as exc:
+        raise_if_machine_fault(exc)
+        raise SourceError(f"{where}: not a readable {kind} ({exc}) ({layout})") from None
 
 
 def parse_numbers(text: str, count: int | None, where: str, what: str) -> np.ndarray:

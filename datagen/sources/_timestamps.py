@@ -1,10 +1,14 @@
-"""Timestamped file lists and their association, as TUM RGB-D's ``associate.py`` does it.
+"""Timestamped file lists, TUM trajectories, and their association, as TUM RGB-D's ``associate.py`` does it.
 
 TUM RGB-D lists its images and poses as text files of ``timestamp data...`` lines
 (``rgb.txt``, ``depth.txt``, ``groundtruth.txt``; ``#`` starts a comment). Two lists are
 associated by taking every pair of timestamps closer than ``max_difference_s``, sorting
 those pairs by their difference, and keeping a pair when neither timestamp is already
 used: each entry is matched at most once, to its nearest free partner.
+
+A trajectory in TUM's format (``groundtruth.txt``, and the poses file of the rgbd source)
+holds ``timestamp tx ty tz qx qy qz qw`` per line: the camera's optical centre in metres and
+its orientation as a unit quaternion, scalar last, camera-to-world (TUM's file-formats page).
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from datagen.errors import SourceError
+from datagen.geometry.se3 import pose_from_quaternion
 from datagen.sources._io import read_text
 
 #: TUM's associate.py default: timestamps further apart than this (seconds) are not matched.
 MAX_DIFFERENCE_S = 0.02
+#: A trajectory line after its timestamp: tx ty tz (metres), qx qy qz qw (scalar last).
+TRAJECTORY_FIELDS = 7
+TRAJECTORY_QUATERNION_ORDER = "xyzw"
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +76,28 @@ def read_timed_list(path: Path, layout: str, min_fields: int = 1) -> TimedList:
         lines.append(number)
     return TimedList(Path(path), np.array(stamps, dtype=object), np.array(times, dtype=np.float64), fields,
                      np.array(lines, dtype=np.int64))
+
+
+def read_trajectory(path: Path, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) times in seconds and (N, 4, 4) camera-to-world poses of a TUM-format trajectory file.
+
+    Raises:
+        SourceError: a line without 7 finite numbers after its timestamp, or whose quaternion is
+            not (close to) a unit one; the message names the file and line.
+    """
+    lines = read_timed_list(path, layout, min_fields=TRAJECTORY_FIELDS)
+    poses = np.empty((len(lines), 4, 4))
+    for row, words in enumerate(lines.fields):
+        where = f"{path}:{lines.lines[row]}"
+        try:
+            values = np.array([float(w) for w in words[:TRAJECTORY_FIELDS]])
+        except ValueError:
+            raise SourceError(f"{where}: pose must be 7 numbers tx ty tz qx qy qz qw, got {words}") from None
+        if len(words) != TRAJECTORY_FIELDS or not np.all(np.isfinite(values)) or np.linalg.norm(values[3:]) < 0.5:
+            raise SourceError(f"{where}: pose must be 7 finite numbers tx ty tz qx qy qz qw with a unit "
+                              f"quaternion, got {words}")
+        poses[row] = pose_from_quaternion(values[3:], values[:3], order=TRAJECTORY_QUATERNION_ORDER)
+    return lines.times_s, poses
 
 
 def associate(first_s: np.ndarray, second_s: np.ndarray, max_difference_s: float = MAX_DIFFERENCE_S,

@@ -30,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, GeometryError, SourceError
+from datagen.errors import GeometryError, SourceError
 from datagen.geometry.motion import PoseTrack
 from datagen.geometry.se3 import invert, quaternion_to_matrix
 from datagen.sources import register
 from datagen.sources._arrow import column_array, read_feather
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, require_dir
-from datagen.sources._tables import FrameTableBuilder, check_count
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_count, check_flag, check_number, check_root
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -108,18 +108,10 @@ class Argoverse2Source(Source):
         cache_logs: int = 4
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root is required (the folder holding sensor/<split>/<log_id>)")
-            object.__setattr__(self, "root", Path(self.root))
-            if not isinstance(self.stereo, bool):
-                raise ConfigError(f"{NAME} source: stereo must be true or false, got {self.stereo!r}")
-            if self.lidar_match not in LIDAR_MATCHES:
-                raise ConfigError(f"{NAME} source: lidar_match must be one of {LIDAR_MATCHES}, "
-                                  f"got {self.lidar_match!r}")
-            gap = self.max_lidar_gap_s
-            if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 < gap <= 1:
-                raise ConfigError(f"{NAME} source: max_lidar_gap_s must be a number of seconds in (0, 1], "
-                                  f"got {gap!r}")
+            check_root(self, NAME, "the folder holding sensor/<split>/<log_id>")
+            check_flag(NAME, "stereo", self.stereo)
+            check_choice(NAME, "lidar_match", self.lidar_match, LIDAR_MATCHES)
+            check_number(NAME, "max_lidar_gap_s", self.max_lidar_gap_s, 0.0, 1.0, unit="seconds")
             check_count(NAME, "cache_logs", self.cache_logs)
 
     def __init__(self, config: "Argoverse2Source.Config | None" = None) -> None:
@@ -335,8 +327,3 @@ def _read_sweep(path: Path) -> np.ndarray:
     table = read_feather(path, LAYOUT, LIDAR_COLUMNS)
     return np.column_stack([column_array(table, c, path, LAYOUT, np.float64) for c in LIDAR_COLUMNS]) \
         if table.num_rows else np.zeros((0, 3))
-
-
-def frame_id(log_id: str, timestamp_ns: int, camera: str) -> str:
-    """``argoverse2/<log_id>/<timestamp_ns>/<camera>``."""
-    return f"{NAME}/{log_id}/{timestamp_ns}/{camera}"

@@ -37,6 +37,7 @@ from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_json, require_dir
 from datagen.sources._meshes import load_mesh, placed_mesh
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_name, check_root, names_option
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -95,19 +96,15 @@ class BopSource(Source):
         visibility: str = "auto"
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("bop source: root (a BOP dataset folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.visibility not in VISIBILITY:
-                raise ConfigError(f"bop source: visibility must be one of {list(VISIBILITY)}, got {self.visibility!r}")
+            check_root(self, NAME, "a BOP dataset folder")
+            check_choice(NAME, "visibility", self.visibility, VISIBILITY)
             if self.split_dirs is not None:
-                dirs = (self.split_dirs,) if isinstance(self.split_dirs, str) else tuple(self.split_dirs)
-                if not dirs or any(not isinstance(d, str) or _split_of(d) is None for d in dirs):
-                    raise ConfigError(f"bop source: split_dirs must name train*/val*/test* folders, "
+                dirs = names_option(NAME, "split_dirs", self.split_dirs, what="train*/val*/test* folder names")
+                if any(_split_of(d) is None for d in dirs):
+                    raise ConfigError(f"{NAME} source: split_dirs must name train*/val*/test* folders, "
                                       f"got {self.split_dirs!r}")
                 object.__setattr__(self, "split_dirs", dirs)
-            if not isinstance(self.models_dir, str) or not self.models_dir:
-                raise ConfigError(f"bop source: models_dir must be a folder name, got {self.models_dir!r}")
+            check_name(NAME, "models_dir", self.models_dir, "a folder name")
 
     def __init__(self, config: "BopSource.Config | None" = None) -> None:
         super().__init__(config)
@@ -117,15 +114,12 @@ class BopSource(Source):
     # --- the frames ----------------------------------------------------------------------
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, splits = [], [], []
+        table = FrameTableBuilder()
         for split_dir, scene in self._scene_dirs():
             image_ids = sorted(int(k) for k in self._scene(split_dir, scene.name).gt)
             sequence = f"{split_dir}-{scene.name}"
-            ids += [f"{NAME}/{sequence}/{i:06d}" for i in image_ids]
-            sequences += [sequence] * len(image_ids)
-            splits += [_split_of(split_dir)] * len(image_ids)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          split=np.array(splits, dtype=object))
+            table.add_ids([f"{NAME}/{sequence}/{i:06d}" for i in image_ids], sequence, _split_of(split_dir))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         split_dir, scene_name, image_id = self._parse(frame_id)

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.geometry.se3 import invert, pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._cache import LruCache
 from datagen.sources._io import image_size, read_image_array, read_json, require_dir, require_file
-from datagen.sources._tables import FrameTableBuilder, check_count
+from datagen.sources._tables import FrameTableBuilder, check_count, check_name, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -106,22 +106,18 @@ class DDADSource(Source):
         cache_scenes: int = 2
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root is required (the folder holding {SPLIT_FILE} and the scenes)")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.masks is not None:
-                object.__setattr__(self, "masks", Path(self.masks))
-            for name in ("split_file", "lidar"):
-                if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                    raise ConfigError(f"{NAME} source: {name} must be a non-empty name, got {getattr(self, name)!r}")
+            check_root(self, NAME, f"the folder holding {SPLIT_FILE} and the scenes")
+            optional_paths(self, "masks")
+            check_name(NAME, "split_file", self.split_file)
+            check_name(NAME, "lidar", self.lidar)
             check_count(NAME, "cache_scenes", self.cache_scenes)
 
     def __init__(self, config: "DDADSource.Config | None" = None) -> None:
         super().__init__(config)
         self._scene_files: dict[str, tuple[Path, str | None]] | None = None
         self._scenes: LruCache[_Scene] = LruCache(self.config.cache_scenes)
-        self._calibrations: dict[Path, dict] = {}
-        self._masks: dict[Path, np.ndarray | None] = {}
+        self._calibrations: LruCache[dict] = LruCache(1)  # scenes do not share calibration files
+        self._masks: LruCache[np.ndarray] = LruCache(len(CAMERAS))
         if self.config.masks is None and not _WARNED_NO_MASKS:
             _WARNED_NO_MASKS.append(True)
             logger.warning("%s: no masks given; DDAD's cameras 05-09 see the ego vehicle's body, and LiDAR points "
@@ -204,11 +200,7 @@ class DDADSource(Source):
                                  self.config.masks / f"{camera_name}.png") if p.is_file()), None)
         if path is None:
             return None
-        if path not in self._masks:
-            mask = read_image_array(path, "ddad masks: <masks>/[<scene>/]<camera>.png")
-            mask = mask if mask.ndim == 2 else mask[..., 0]
-            self._masks[path] = mask != 0
-        mask = self._masks[path]
+        mask = self._masks.get(path, lambda: _read_mask(path))
         if mask.shape != (camera.height, camera.width):
             raise SourceError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} px, the camera's images "
                               f"{camera.width}x{camera.height}")
@@ -228,9 +220,7 @@ class DDADSource(Source):
     def _calibration(self, scene: _Scene, sample: dict) -> dict:
         """name -> {"intrinsics": dict, "extrinsics": dict} of the sample's calibration file."""
         path = scene.folder / "calibration" / f"{sample.get('calibration_key', '')}.json"
-        if path not in self._calibrations:
-            self._calibrations = {path: _read_calibration(path)}  # scenes do not share files: keep one
-        return self._calibrations[path]
+        return self._calibrations.get(path, lambda: _read_calibration(path))
 
 
 # ---------------------------------------------------------------------- scenes and splits
@@ -370,6 +360,12 @@ def _read_calibration(path: Path) -> dict:
             for n, i, e in zip(names, intrinsics, extrinsics)}
 
 
+def _read_mask(path: Path) -> np.ndarray:
+    """(H, W) bool of a self-occlusion mask: True where the image shows the scene (non-zero)."""
+    mask = read_image_array(path, "ddad masks: <masks>/[<scene>/]<camera>.png")
+    return (mask if mask.ndim == 2 else mask[..., 0]) != 0
+
+
 def _camera(calibration: dict, name: str, image_path: Path, image: dict) -> Camera:
     """The camera of a datum: K with skew, its lens model, the image's size (checked against the file)."""
     if name not in calibration:
@@ -439,8 +435,3 @@ def _timestamp_us(scene: _Scene, datum: dict) -> int:
     seconds = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
     fraction = (match.group(2) or "").ljust(6, "0")[:6]
     return seconds * 1_000_000 + int(fraction)
-
-
-def frame_id(scene: str, sample: int, camera: str) -> str:
-    """``ddad/<scene>/<sample:06d>/<camera>``."""
-    return f"{NAME}/{scene}/{sample:06d}/{camera}"

@@ -60,10 +60,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import CameraError, ConfigError, SourceError, is_machine_fault
+from datagen.errors import CameraError, SourceError, is_machine_fault
 from datagen.sources import register
+from datagen.sources._tables import check_choice, check_count, check_flag, check_root, check_split, optional_paths
 from datagen.sources.base import Source
-from datagen.types import DEPTH_KINDS, SPLITS, Camera, Frame
+from datagen.types import DEPTH_KINDS, Camera, Frame
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +112,14 @@ class DepthLMSource(Source):
         follow_symlinks: bool = False
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("depthlm source: root (the folder holding the JSONL file) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.images is not None:
-                object.__setattr__(self, "images", Path(self.images))
-            for name, value, allowed in (("depth_kind", self.depth_kind, DEPTH_KINDS),
-                                         ("sequence_from", self.sequence_from, SEQUENCE_FROM),
-                                         ("split", self.split, SPLITS + (None,))):
-                if value not in allowed:
-                    raise ConfigError(f"depthlm source: {name} must be one of {list(allowed)}, got {value!r}")
-            limit = self.limit
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-                raise ConfigError(f"depthlm source: limit must be a positive integer or empty, got {limit!r}")
-            if not isinstance(self.follow_symlinks, bool):
-                raise ConfigError(f"depthlm source: follow_symlinks must be true or false, got {self.follow_symlinks!r}")
+            check_root(self, NAME, "the folder holding the JSONL file")
+            optional_paths(self, "images")
+            check_choice(NAME, "depth_kind", self.depth_kind, DEPTH_KINDS)
+            check_choice(NAME, "sequence_from", self.sequence_from, SEQUENCE_FROM)
+            check_split(NAME, self.split)
+            if self.limit is not None:
+                check_count(NAME, "limit", self.limit)
+            check_flag(NAME, "follow_symlinks", self.follow_symlinks)
 
     def __init__(self, config: "DepthLMSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -27,19 +27,20 @@ images of one scene with their COLMAP poses.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.sources import register
-from datagen.sources._colmap import ColmapImage, ColmapModel, read_images_text, read_model
-from datagen.sources._io import image_size, parse_numbers, read_text, require_file
+from datagen.sources._cache import LruCache
+from datagen.sources._colmap import ColmapImage, ColmapModel, content_lines, read_images_text, read_model
+from datagen.sources._io import image_size, parse_numbers, require_file
+from datagen.sources._tables import FrameTableBuilder, check_count, check_root, check_split, names_option
 from datagen.sources._thin_prism import MODEL as THIN_PRISM, PARAM_COUNT, ThinPrismFisheye
 from datagen.sources.base import FrameTable, Source
-from datagen.types import SPLITS, Frame
+from datagen.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -86,34 +87,23 @@ class ETH3DSource(Source):
         stride: int = 3
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root (the folder holding the scene folders) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if isinstance(self.scenes, str):
-                object.__setattr__(self, "scenes", tuple(s.strip() for s in self.scenes.split(",") if s.strip()))
-            elif self.scenes is not None:
-                object.__setattr__(self, "scenes", tuple(self.scenes))
-            if self.scenes is not None and (not self.scenes or not all(isinstance(s, str) for s in self.scenes)):
-                raise ConfigError(f"{NAME} source: scenes must be scene names, got {self.scenes!r}")
-            if self.split not in SPLITS + (None,):
-                raise ConfigError(f"{NAME} source: split must be one of {list(SPLITS)} or null, got {self.split!r}")
-            stride = self.stride
-            if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-                raise ConfigError(f"{NAME} source: stride must be a positive integer, got {stride!r}")
+            check_root(self, NAME, "the folder holding the scene folders")
+            if self.scenes is not None:
+                object.__setattr__(self, "scenes", names_option(NAME, "scenes", self.scenes, what="scene names"))
+            check_split(NAME, self.split)
+            check_count(NAME, "stride", self.stride)
 
     def __init__(self, config: "ETH3DSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._scene_cache: OrderedDict = OrderedDict()
-        self._ray_cache: OrderedDict = OrderedDict()
+        self._scenes: LruCache[_Scene] = LruCache(CACHE_SCENES)
+        self._ray_grids: LruCache[np.ndarray] = LruCache(CACHE_SCENES)
 
     def frame_table(self) -> FrameTable:
-        ids, scenes = [], []
+        table = FrameTableBuilder()
         for scene in self._scene_names():
-            stems = sorted(self._scene(scene).by_stem)
-            ids += [f"{NAME}/{scene}/{stem}" for stem in stems]
-            scenes += [scene] * len(stems)
-        split = np.full(len(ids), self.config.split, dtype=object) if self.config.split else None
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(scenes, dtype=object), split=split)
+            table.add_ids([f"{NAME}/{scene}/{stem}" for stem in sorted(self._scene(scene).by_stem)], scene,
+                          self.config.split)
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         parts = frame_id.split("/")
@@ -149,11 +139,7 @@ class ETH3DSource(Source):
         return scenes
 
     def _scene(self, name: str) -> "_Scene":
-        if name not in self._scene_cache:
-            self._scene_cache[name] = _Scene.read(self.config.root / name)
-            while len(self._scene_cache) > CACHE_SCENES:
-                self._scene_cache.popitem(last=False)
-        return self._scene_cache[name]
+        return self._scenes.get(name, lambda: _Scene.read(self.config.root / name))
 
     def _points(self, scene: "_Scene", image: ColmapImage) -> tuple[np.ndarray, Path]:
         """(N, 3) float64 points of the image's depth map, its camera frame, metres; and the depth file."""
@@ -169,16 +155,16 @@ class ETH3DSource(Source):
 
     def _rays(self, scene: "_Scene", lens_id: int) -> np.ndarray:
         """Normalised rays of every stride-th distorted pixel centre, computed once per camera."""
-        key = (scene.folder, lens_id, self.config.stride)
-        if key not in self._ray_cache:
-            lens, step = scene.lenses[lens_id], self.config.stride
-            rows, cols = np.mgrid[0:lens.height:step, 0:lens.width:step]
-            centres = np.column_stack([cols.ravel(), rows.ravel()]) + 0.5  # COLMAP puts pixel centres at +0.5
-            xy, _ = lens.unproject(centres)
-            self._ray_cache[key] = xy.astype(np.float32).reshape(rows.shape + (2,))
-            while len(self._ray_cache) > CACHE_SCENES:
-                self._ray_cache.popitem(last=False)
-        return self._ray_cache[key]
+        lens = scene.lenses[lens_id]
+        return self._ray_grids.get((scene.folder, lens_id), lambda: _lens_rays(lens, self.config.stride))
+
+
+def _lens_rays(lens: ThinPrismFisheye, stride: int) -> np.ndarray:
+    """(h, w, 2) float32 normalised rays of every ``stride``-th pixel centre; NaN where the lens has none."""
+    rows, cols = np.mgrid[0:lens.height:stride, 0:lens.width:stride]
+    centres = np.column_stack([cols.ravel(), rows.ravel()]) + 0.5  # COLMAP puts pixel centres at +0.5
+    xy, _ = lens.unproject(centres)
+    return xy.astype(np.float32).reshape(rows.shape + (2,))
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,11 +208,8 @@ _JPG_LAYOUT = ("the depth maps belong to the distorted images: extract multi_vie
 
 def read_thin_prism_cameras(path: Path) -> dict[int, ThinPrismFisheye]:
     """``dslr_calibration_jpg/cameras.txt`` -> {camera_id: ThinPrismFisheye}."""
-    require_file(path, _JPG_LAYOUT)
     lenses = {}
-    for number, line in enumerate(read_text(path, _JPG_LAYOUT).splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    for number, line in content_lines(path, _JPG_LAYOUT):
         where = f"{path}:{number}"
         fields = line.split()
         if len(fields) < 4 or fields[1] != THIN_PRISM or not all(f.isdigit() for f in (fields[0], *fields[2:4])):

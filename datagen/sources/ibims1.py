@@ -32,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import CameraError, ConfigError, SourceError
+from datagen.errors import CameraError, SourceError
 from datagen.sources import register
 from datagen.sources._io import read_text
 from datagen.sources._matlab import read_v5, struct_field
+from datagen.sources._tables import check_root, check_split
 from datagen.sources.base import FrameTable, Source
-from datagen.types import SPLITS, Camera, Frame
+from datagen.types import Camera, Frame
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,8 @@ class IBims1Source(Source):
         split: str | None = OFFICIAL_SPLIT
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root (the folder holding {MAT_FOLDER}/) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.split not in SPLITS + (None,):
-                raise ConfigError(f"{NAME} source: split must be one of {list(SPLITS)} or null, got {self.split!r}")
+            check_root(self, NAME, f"the folder holding {MAT_FOLDER}/")
+            check_split(NAME, self.split)
 
     def __init__(self, config: "IBims1Source.Config | None" = None) -> None:
         super().__init__(config)

@@ -48,8 +48,9 @@ from datagen.geometry.motion import PoseTrack, points_to_camera
 from datagen.geometry.se3 import invert, make_transform
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._io import image_size, parse_numbers, read_binary, read_image_array, read_text
+from datagen.sources._io import image_size, parse_numbers, read_binary, read_depth_png, read_text
 from datagen.sources._oxts import poses_from_oxts, read_oxts_lines, read_timestamps
+from datagen.sources._tables import check_choice, check_flag, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -105,18 +106,12 @@ class KittiSource(Source):
         depth_completion: Path | None = None
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("kitti source: root (the KITTI folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.layout not in LAYOUTS + ("auto",):
-                raise ConfigError(f"kitti source: layout must be one of auto, {', '.join(LAYOUTS)}, got {self.layout!r}")
-            if not isinstance(self.motion_compensation, bool):
-                raise ConfigError(f"kitti source: motion_compensation must be true or false, "
-                                  f"got {self.motion_compensation!r}")
-            if self.depth_completion is not None:
-                object.__setattr__(self, "depth_completion", Path(self.depth_completion))
-                if self.layout not in ("auto", "raw"):
-                    raise ConfigError("kitti source: depth_completion applies to the raw layout only")
+            check_root(self, NAME, "the KITTI folder")
+            check_choice(NAME, "layout", self.layout, ("auto",) + LAYOUTS)
+            check_flag(NAME, "motion_compensation", self.motion_compensation)
+            optional_paths(self, "depth_completion")
+            if self.depth_completion is not None and self.layout not in ("auto", "raw"):
+                raise ConfigError(f"{NAME} source: depth_completion applies to the raw layout only")
 
     def __init__(self, config: "KittiSource.Config | None" = None) -> None:
         super().__init__(config)
@@ -478,10 +473,7 @@ class _RawLayout(_Layout):
             return None
         path = self._depth_folder(key.sequence, key.camera)[0] / f"{key.frame}.png"
         layout = "KITTI depth completion: uint16 PNG, metres = value / 256, 0 = no label"
-        values = read_image_array(path, layout)
-        if values.dtype != np.uint16 or values.shape != shape:
-            raise SourceError(f"{path}: expected a {shape[1]}x{shape[0]} uint16 PNG like its image, got "
-                              f"{values.shape[1] if values.ndim > 1 else '?'}x{values.shape[0]} {values.dtype} ({layout})")
+        values = read_depth_png(path, layout, (shape[1], shape[0]))  # the size of its image
         return (values.astype(np.float32) / DEPTH_PNG_SCALE).astype(np.float32)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.sources import register
 from datagen.sources._camera_files import (
     PosedImage,
@@ -29,8 +29,9 @@ from datagen.sources._camera_files import (
 )
 from datagen.sources._io import read_json
 from datagen.sources._meshes import load_mesh, scan_scene
+from datagen.sources._tables import check_choice, check_flag, check_name, check_number, check_root, check_split
 from datagen.sources.base import FrameTable, Source
-from datagen.types import SPLITS, Frame
+from datagen.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +79,13 @@ class MeshSource(Source):
         split: str | None = None
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("mesh source: root (the folder of the mesh and its cameras) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.camera_format not in CAMERA_FORMATS:
-                raise ConfigError(f"mesh source: camera_format must be one of {list(CAMERA_FORMATS)}, "
-                                  f"got {self.camera_format!r}")
-            scale = self.metres_per_unit
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
-                raise ConfigError(f"mesh source: metres_per_unit must be a positive number, got {scale!r}")
-            if not isinstance(self.cull_back_faces, bool):
-                raise ConfigError(f"mesh source: cull_back_faces must be true or false, got {self.cull_back_faces!r}")
-            if self.split is not None and self.split not in SPLITS:
-                raise ConfigError(f"mesh source: split must be one of {list(SPLITS)} or empty, got {self.split!r}")
-            if self.sequence is not None and (not isinstance(self.sequence, str) or not self.sequence
-                                              or "/" in self.sequence):
-                raise ConfigError(f"mesh source: sequence must be a non-empty name without '/', got {self.sequence!r}")
+            check_root(self, NAME, "the folder of the mesh and its cameras")
+            check_choice(NAME, "camera_format", self.camera_format, CAMERA_FORMATS)
+            check_number(NAME, "metres_per_unit", self.metres_per_unit, 0.0)
+            check_flag(NAME, "cull_back_faces", self.cull_back_faces)
+            check_split(NAME, self.split)
+            if self.sequence is not None:
+                check_name(NAME, "sequence", self.sequence, "a non-empty name without '/'", slash=False)
 
     def __init__(self, config: "MeshSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -37,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import CameraError, ConfigError, GeometryError, SourceError
+from datagen.errors import CameraError, GeometryError, SourceError
 from datagen.geometry.se3 import invert, pose_from_quaternion
 from datagen.sources import register
 from datagen.sources._io import read_binary, require_dir
 from datagen.sources._json_tables import read_json_table
+from datagen.sources._tables import check_count, check_flag, check_name, check_number, check_root
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -87,20 +88,12 @@ class NuScenesSource(Source):
         min_distance_m: float = 1.0
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("nuscenes source: root (the folder holding v1.0-*/ and samples/) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.version is not None and (not isinstance(self.version, str) or "/" in self.version):
-                raise ConfigError(f"nuscenes source: version must be a folder name such as v1.0-mini, "
-                                  f"got {self.version!r}")
-            if not isinstance(self.sweeps, bool):
-                raise ConfigError(f"nuscenes source: sweeps must be true or false, got {self.sweeps!r}")
-            n = self.lidar_sweeps
-            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 20:
-                raise ConfigError(f"nuscenes source: lidar_sweeps must be an integer from 1 to 20, got {n!r}")
-            d = self.min_distance_m
-            if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 10:
-                raise ConfigError(f"nuscenes source: min_distance_m must be a number in [0, 10), got {d!r}")
+            check_root(self, NAME, "the folder holding v1.0-*/ and samples/")
+            if self.version is not None:
+                check_name(NAME, "version", self.version, "a folder name such as v1.0-mini", slash=False)
+            check_flag(NAME, "sweeps", self.sweeps)
+            check_count(NAME, "lidar_sweeps", self.lidar_sweeps, 1, 20)
+            check_number(NAME, "min_distance_m", self.min_distance_m, 0.0, 10.0, low_included=True, high_included=False)
 
     def __init__(self, config: "NuScenesSource.Config | None" = None) -> None:
         super().__init__(config)

@@ -38,9 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.sources import register
 from datagen.sources._matlab import V73File, read_arrays
+from datagen.sources._tables import check_choice, check_flag, check_name, check_root
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -93,17 +94,12 @@ class NYUv2Source(Source):
         projection_mask: bool = True
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root (the folder holding {LABELED_FILE}) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.depth not in DEPTH_VARIABLES:
-                raise ConfigError(f"{NAME} source: depth must be one of {list(DEPTH_VARIABLES)}, got {self.depth!r}")
-            if not isinstance(self.projection_mask, bool):
-                raise ConfigError(f"{NAME} source: projection_mask must be true or false, got {self.projection_mask!r}")
-            for name in ("labeled", "splits"):
-                value = getattr(self, name)
-                if value is not None and (not isinstance(value, str) or not value):
-                    raise ConfigError(f"{NAME} source: {name} must be a file name, got {value!r}")
+            check_root(self, NAME, f"the folder holding {LABELED_FILE}")
+            check_choice(NAME, "depth", self.depth, DEPTH_VARIABLES)
+            check_flag(NAME, "projection_mask", self.projection_mask)
+            check_name(NAME, "labeled", self.labeled, "a file name")
+            if self.splits is not None:
+                check_name(NAME, "splits", self.splits, "a file name")
 
     def __init__(self, config: "NYUv2Source.Config | None" = None) -> None:
         super().__init__(config)

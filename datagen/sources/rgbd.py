@@ -41,14 +41,15 @@ from pathlib import Path
 import numpy as np
 
 from datagen._optional import require
-from datagen.errors import CameraError, ConfigError, DatagenError, SourceError, raise_if_machine_fault
-from datagen.geometry.se3 import T_CV_FROM_GL, invert, pose_from_quaternion
+from datagen.errors import CameraError, ConfigError, SourceError, raise_if_machine_fault
+from datagen.geometry.se3 import T_CV_FROM_GL, invert
 from datagen.sources import register
 from datagen.sources._io import image_size, read_image_array, read_json, read_text
 from datagen.sources._registration import DepthRegistration, decode_depth, registered_points, rigid_transform
-from datagen.sources._timestamps import MAX_DIFFERENCE_S, read_timed_list
+from datagen.sources._tables import check_choice, check_number, check_root, check_split
+from datagen.sources._timestamps import MAX_DIFFERENCE_S, read_trajectory
 from datagen.sources.base import FrameTable, Source
-from datagen.types import DEPTH_KINDS, SPLITS, Camera, Frame
+from datagen.types import DEPTH_KINDS, Camera, Frame
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ POSE_TYPES = ("camera_to_world", "world_to_camera")
 POSE_AXES = ("opencv", "opengl")
 LENS_MODELS = ("pinhole", "radtan", "fisheye")
 MISSING_DEPTH = ("error", "skip")
+TRAJECTORY_LAYOUT = "TUM trajectory: timestamp tx ty tz qx qy qz qw"
 _TOKEN = re.compile(r"(\{id\}|\{seq\}|\{split\}|\*)")
 _JSON_K_KEYS = ("K", "camera_matrix", "intrinsic_matrix")
 _JSON_VECTOR_KEYS = ("intrinsics", "cam_in", "fxfycxcy")
@@ -156,9 +158,7 @@ class RGBDSource(Source):
         missing_depth: str = "error"
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("rgbd source: root (the dataset folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
+            check_root(self, NAME, "the dataset folder")
             object.__setattr__(self, "images", PathPattern(self.images, "images"))
             object.__setattr__(self, "depth", PathPattern(self.depth, "depth"))
             for pattern in (self.images, self.depth):
@@ -175,31 +175,25 @@ class RGBDSource(Source):
 
         def _check_choices(self) -> None:
             for name, allowed in (("depth_kind", DEPTH_KINDS), ("pose_type", POSE_TYPES), ("pose_axes", POSE_AXES),
-                                  ("lens", LENS_MODELS), ("missing_depth", MISSING_DEPTH),
-                                  ("split", SPLITS + (None,))):
-                if getattr(self, name) not in allowed:
-                    raise ConfigError(f"rgbd source: {name} must be one of {list(allowed)}, "
-                                      f"got {getattr(self, name)!r}")
+                                  ("lens", LENS_MODELS), ("missing_depth", MISSING_DEPTH)):
+                check_choice(NAME, name, getattr(self, name), allowed)
+            check_split(NAME, self.split)
             if self.poses is not None:
                 PathPattern(self.poses, "poses")
 
         def _check_numbers(self) -> None:
-            scale = self.depth_scale
-            if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
-                raise ConfigError(f"rgbd source: depth_scale must be a number > 0 (stored units per metre), "
-                                  f"got {scale!r}")
+            if self.depth_scale is not None:
+                check_number(NAME, "depth_scale", self.depth_scale, 0.0)  # stored units per metre
             values = self.invalid_depth if isinstance(self.invalid_depth, (list, tuple)) else [self.invalid_depth]
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                 raise ConfigError(f"rgbd source: invalid_depth must be a list of numbers, got {self.invalid_depth!r}")
             object.__setattr__(self, "invalid_depth", tuple(values))
-            gap = self.max_time_difference_s
-            if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 < gap <= 10:
-                raise ConfigError(f"rgbd source: max_time_difference_s must be seconds in (0, 10], got {gap!r}")
+            check_number(NAME, "max_time_difference_s", self.max_time_difference_s, 0.0, 10.0, unit="seconds")
 
     def __init__(self, config: "RGBDSource.Config | None" = None) -> None:
         super().__init__(config)
         self._image_regex = self.config.images.regex()
-        self._shared: dict = {}
+        self._shared: dict = {}  # intrinsics files that hold every frame's (at most two: colour and depth)
         self._trajectory = None
 
     # --- listing ---------------------------------------------------------------------------
@@ -347,11 +341,13 @@ class RGBDSource(Source):
                 f"source option {name}"
         if not isinstance(option, str):
             raise ConfigError(f"rgbd source: {name} must be a list of numbers or a file name, got {option!r}")
-        path = self.config.root / PathPattern(option, name).fill(key)
-        if path not in self._shared or PathPattern(option, name).keys:
+        pattern = PathPattern(option, name)
+        path = self.config.root / pattern.fill(key)
+        if pattern.keys:  # a file per frame: read for this frame only
+            return (*read_intrinsics_file(path), str(path))
+        if path not in self._shared:
             self._shared[path] = read_intrinsics_file(path)
-        K, size = self._shared[path]
-        return K, size, str(path)
+        return (*self._shared[path], str(path))
 
     def _matrix_option(self, option: object, key: dict) -> np.ndarray:
         if isinstance(option, (list, tuple)):
@@ -384,7 +380,7 @@ class RGBDSource(Source):
     def _trajectory_pose(self, path: Path, key: dict) -> np.ndarray:
         """The pose of a TUM-format trajectory nearest in time to the frame's {id} timestamp."""
         if self._trajectory is None:
-            self._trajectory = read_trajectory(path)
+            self._trajectory = read_trajectory(path, TRAJECTORY_LAYOUT)
         try:
             time_s = float(key["id"])
         except ValueError:
@@ -469,19 +465,6 @@ def read_intrinsics_file(path: Path) -> tuple[np.ndarray, tuple | None]:
     except (TypeError, ValueError):
         raise SourceError(f"{path}: intrinsics must be numbers") from None
     return K, size
-
-
-def read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) times in seconds and (N, 4, 4) poses of a TUM-format file (tx ty tz qx qy qz qw)."""
-    lines = read_timed_list(path, "TUM trajectory: timestamp tx ty tz qx qy qz qw", min_fields=7)
-    poses = np.empty((len(lines), 4, 4))
-    for row, words in enumerate(lines.fields):
-        try:
-            values = np.array([float(w) for w in words[:7]])
-            poses[row] = pose_from_quaternion(values[3:], values[:3], order="xyzw")
-        except (ValueError, DatagenError) as exc:
-            raise SourceError(f"{path}:{lines.lines[row]}: pose must be tx ty tz qx qy qz qw ({exc})") from None
-    return lines.times_s, poses
 
 
 def read_depth_file(path: Path, config: "RGBDSource.Config") -> np.ndarray:

@@ -36,14 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import CameraError, ConfigError, SourceError, raise_if_machine_fault
+from datagen.errors import CameraError, SourceError
 from datagen.geometry.se3 import invert
 from datagen.sources import register
-from datagen.sources._io import image_size, read_image_array, read_text
+from datagen.sources._cache import LruCache
+from datagen.sources._io import decode_image, image_size, read_depth_png, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_root, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -63,6 +64,8 @@ DEPTH_NO_DATA = (0,)
 DEPTH_KIND = "z"
 SPLIT_FILES = {"train": "scannetv2_train.txt", "val": "scannetv2_val.txt", "test": "scannetv2_test.txt"}
 SCAN_DIRS = ("scans", "scans_test")
+#: Scenes whose calibration and .sens frame offsets a source instance keeps.
+CACHED_SCENES = 4
 _SCENE = re.compile(r"^scene\d{4}_\d{2}$")
 _FRAME_HEADER = struct.Struct("<16f4Q")  # camera_to_world, timestamp colour/depth, colour/depth byte sizes
 _CALIBRATION = struct.Struct("<64f")     # colour intrinsic, extrinsic, depth intrinsic, extrinsic (row-major)
@@ -140,30 +143,22 @@ class ScanNetSource(Source):
         split_dir: Path | None = None
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("scannet source: root (a ScanNet download or a scene folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.split_dir is not None:
-                object.__setattr__(self, "split_dir", Path(self.split_dir))
-            if self.format not in FORMATS:
-                raise ConfigError(f"scannet source: format must be one of {list(FORMATS)}, got {self.format!r}")
+            check_root(self, NAME, "a ScanNet download or a scene folder")
+            optional_paths(self, "split_dir")
+            check_choice(NAME, "format", self.format, FORMATS)
 
     def __init__(self, config: "ScanNetSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._scenes: dict[str, _Scene] = {}
-        self._offsets: dict[str, list[int]] = {}
+        self._scenes: LruCache[_Scene] = LruCache(CACHED_SCENES)
+        self._offsets: LruCache[list[int]] = LruCache(CACHED_SCENES)
         self._split_of_scene: dict[str, str] | None = None
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, splits = [], [], []
-        split_of = self._splits()
+        table, split_of = FrameTableBuilder(), self._splits()
         for folder in scene_folders(self.config.root):
-            indices = self._frame_indices(folder)
-            ids += [f"{NAME}/{folder.name}/{i:06d}" for i in indices]
-            sequences += [folder.name] * len(indices)
-            splits += [split_of.get(folder.name, "")] * len(indices)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          split=np.array(splits, dtype=object) if split_of else None)
+            table.add_ids([f"{NAME}/{folder.name}/{i:06d}" for i in self._frame_indices(folder)], folder.name,
+                          split_of.get(folder.name))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         name, index = self._parse(frame_id)
@@ -222,17 +217,17 @@ class ScanNetSource(Source):
     # --- per scene -----------------------------------------------------------------------
 
     def _scene(self, name: str) -> _Scene:
-        if name not in self._scenes:
-            folder = find_scene(self.config.root, name)
-            self._scenes[name] = _sens_scene(folder) if self._format_of(folder) == "sens" \
-                else _exported_scene(folder)
-        return self._scenes[name]
+        return self._scenes.get(name, lambda: self._read_scene(name))
+
+    def _read_scene(self, name: str) -> _Scene:
+        folder = find_scene(self.config.root, name)
+        return _sens_scene(folder) if self._format_of(folder) == "sens" else _exported_scene(folder)
 
     def _sens_frame(self, scene: _Scene, index: int):
         header = scene.header
         if index >= header.num_frames:
             raise SourceError(f"{header.path}: frame {index} asked, the file holds {header.num_frames}")
-        offsets = self._offsets.setdefault(scene.folder.name, [header.first_frame])
+        offsets = self._offsets.get(scene.folder.name, lambda: [header.first_frame])
         frame = read_sens_frame(header, frame_offset(header, offsets, index))
         where = f"{header.path} frame {index}"
         image = decode_color(frame.color, header, where)
@@ -317,9 +312,7 @@ def _exported_frame(folder: Path, index: int) -> tuple[Path, np.ndarray, np.ndar
     """Colour path, depth (metres), 4x4 pose (may hold -inf), the depth file and the pose file of one frame."""
     color = folder / "color" / f"{index}.jpg"
     depth_path = folder / "depth" / f"{index}.png"
-    raw = read_image_array(depth_path, LAYOUT_EXPORTED)
-    if raw.dtype != np.uint16:
-        raise SourceError(f"{depth_path}: expected a 16-bit depth PNG, got {raw.dtype} ({LAYOUT_EXPORTED})")
+    raw = read_depth_png(depth_path, LAYOUT_EXPORTED)
     depth = decode_depth(raw, EXPORTED_DEPTH_UNITS_PER_M, DEPTH_NO_DATA, str(depth_path))
     pose_path = folder / "pose" / f"{index}.txt"
     pose = read_matrix(pose_path, (4, 4), LAYOUT_EXPORTED)
@@ -428,12 +421,7 @@ def decode_color(data: bytes, header: SensHeader, where: str) -> np.ndarray:
         return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3).copy()
     if header.color_compression not in ("jpeg", "png"):
         raise SourceError(f"{where}: colour compression {header.color_compression!r} is not supported")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            array = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise_if_machine_fault(exc)
-        raise SourceError(f"{where}: colour image does not decode ({exc})") from None
+    array = decode_image(data, where, LAYOUT_SENS, f"{header.color_compression.upper()} colour image")
     if array.shape[:2] != (height, width):
         raise SourceError(f"{where}: colour image is {array.shape[1]}x{array.shape[0]}, header says {width}x{height}")
     return array

@@ -31,14 +31,15 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.render.raycast import cast_rays
 from datagen.sources import register
 from datagen.sources._cache import LruCache
-from datagen.sources._camera_files import read_mask
-from datagen.sources._colmap import ColmapModel, read_model
-from datagen.sources._io import read_image_array, read_text
+from datagen.sources._camera_files import read_colmap_images, read_mask
+from datagen.sources._colmap import image_names_text, read_model
+from datagen.sources._io import read_depth_png, read_text
 from datagen.sources._meshes import load_mesh, scan_scene
+from datagen.sources._tables import FrameTableBuilder, check_flag, check_root, names_option, optional_paths
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -107,18 +108,11 @@ class ScanNetppSource(Source):
         anon_masks: bool = True
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("scannetpp source: root (a ScanNet++ download or a scene folder) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.split_dir is not None:
-                object.__setattr__(self, "split_dir", Path(self.split_dir))
-            devices = (self.devices,) if isinstance(self.devices, str) else tuple(self.devices)
-            if not devices or any(d not in DEVICES for d in devices) or len(set(devices)) != len(devices):
-                raise ConfigError(f"scannetpp source: devices must be some of {list(DEVICES)}, got {self.devices!r}")
-            object.__setattr__(self, "devices", devices)
+            check_root(self, NAME, "a ScanNet++ download or a scene folder")
+            optional_paths(self, "split_dir")
+            object.__setattr__(self, "devices", names_option(NAME, "devices", self.devices, DEVICES, "some"))
             for name in ("cull_back_faces", "iphone_depth_check", "anon_masks"):
-                if not isinstance(getattr(self, name), bool):
-                    raise ConfigError(f"scannetpp source: {name} must be true or false, got {getattr(self, name)!r}")
+                check_flag(NAME, name, getattr(self, name))
 
     def __init__(self, config: "ScanNetppSource.Config | None" = None) -> None:
         super().__init__(config)
@@ -128,18 +122,13 @@ class ScanNetppSource(Source):
     # --- the frames ----------------------------------------------------------------------
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, cameras = [], [], []
+        table, split_of = FrameTableBuilder(), self._splits()
         for folder in scene_folders(self.config.root):
             for device in self.config.devices:
                 stems = _registered_stems(folder, device)
-                ids += [f"{NAME}/{folder.name}/{stem}/{device}" for stem in stems]
-                sequences += [folder.name] * len(stems)
-                cameras += [device] * len(stems)
-        split_of = self._splits()
-        splits = [split_of.get(s, "") for s in sequences] if split_of else None
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          camera=np.array(cameras, dtype=object),
-                          split=np.array(splits, dtype=object) if splits is not None else None)
+                table.add_ids([f"{NAME}/{folder.name}/{stem}/{device}" for stem in stems], folder.name,
+                              split_of.get(folder.name), [device] * len(stems))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         scene_id, stem, device = self._parse(frame_id)
@@ -232,7 +221,7 @@ def _registered_stems(folder: Path, device: str) -> list[str]:
         return []
     image_dir = folder / DEVICES[device].images
     on_disk = {p.stem for p in image_dir.iterdir()} if image_dir.is_dir() else set()
-    names = _image_names_text(model_dir / "images.txt") if (model_dir / "images.txt").is_file() \
+    names = image_names_text(model_dir / "images.txt") if (model_dir / "images.txt").is_file() \
         else [image.name for image in read_model(model_dir).images]
     stems = sorted({Path(name).stem for name in names} & on_disk)
     if len(stems) < len(names):
@@ -240,46 +229,15 @@ def _registered_stems(folder: Path, device: str) -> list[str]:
     return stems
 
 
-def _image_names_text(path: Path) -> list[str]:
-    """The NAME field of each image in a COLMAP ``images.txt``, without parsing the poses (fast listing).
-
-    As COLMAP writes it: comment lines, then two lines per image, ``IMAGE_ID QW QX QY QZ TX TY TZ
-    CAMERA_ID NAME`` and its 2D points (possibly empty).
-    """
-    lines = read_text(path, LAYOUT).splitlines()
-    names, number = [], 0
-    while number < len(lines):
-        line = lines[number]
-        number += 1
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.split(maxsplit=9)
-        if len(fields) < 10:
-            raise SourceError(f"{path}:{number}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME', "
-                              f"got {line.strip()[:80]!r}")
-        names.append(fields[9].strip())
-        number += 1  # the 2D points line
-    return names
-
-
 def _model_by_stem(folder: Path, device: str) -> dict:
     """{image stem: (image name, posed Camera)} of a device's COLMAP model."""
-    model: ColmapModel = read_model(folder / DEVICES[device].colmap)
-    out = {}
-    for image in model.images:
-        if image.camera_id not in model.cameras:
-            raise SourceError(f"{folder / DEVICES[device].colmap}: image {image.name!r} uses undefined camera "
-                              f"{image.camera_id}")
-        out[Path(image.name).stem] = (image.name, model.camera_of(image))
-    return out
+    layout = DEVICES[device]
+    return {Path(image.name).stem: (image.name, image.camera)
+            for image in read_colmap_images(folder / layout.colmap, folder / layout.images)}
 
 
 def _iphone_depth(path: Path) -> np.ndarray:
-    raw = read_image_array(path, LAYOUT)
-    if raw.ndim != 2 or raw.dtype != np.uint16:
-        raise SourceError(f"{path}: expected a 16-bit single-channel depth PNG (millimetres), "
-                          f"got {raw.dtype} {raw.shape} ({LAYOUT})")
-    return raw / IPHONE_DEPTH_UNITS_PER_M
+    return read_depth_png(path, LAYOUT) / IPHONE_DEPTH_UNITS_PER_M
 
 
 def not_behind_holes(scene, camera: Camera, depth_m: np.ndarray) -> np.ndarray:

@@ -36,12 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import ConfigError, SourceError
+from datagen.errors import SourceError
 from datagen.geometry.se3 import invert, make_transform
 from datagen.sources import register
-from datagen.sources._io import image_size, read_image_array, read_text
+from datagen.sources._cache import LruCache
+from datagen.sources._io import image_size, read_depth_png, read_text
 from datagen.sources._registration import (DepthRegistration, decode_depth, read_matrix, registered_points,
                                            rigid_transform)
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_root
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -87,31 +89,22 @@ class SevenScenesSource(Source):
         registration: str = "kinect"
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("sevenscenes source: root (a folder of scene folders) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.registration not in REGISTRATIONS:
-                raise ConfigError(f"sevenscenes source: registration must be one of {list(REGISTRATIONS)}, "
-                                  f"got {self.registration!r}")
+            check_root(self, NAME, "a folder of scene folders")
+            check_choice(NAME, "registration", self.registration, REGISTRATIONS)
 
     def __init__(self, config: "SevenScenesSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._split_cache: dict[Path, dict[str, str]] = {}
+        self._splits_of_scene: LruCache[dict[str, str]] = LruCache(len(SCENES))
 
     def frame_table(self) -> FrameTable:
-        ids, sequences, splits = [], [], []
-        folders = scene_folders(self.config.root)
-        split_known = any((folder / name).is_file() for folder in folders for name in SPLIT_FILES.values())
-        for folder in folders:
+        table = FrameTableBuilder()
+        for folder in scene_folders(self.config.root):
             split_of_sequence = read_splits(folder)
             for sequence_dir in sequence_dirs(folder):
-                numbers = frame_numbers(sequence_dir)
                 sequence = f"{folder.name}/{sequence_dir.name}"
-                ids += [f"{NAME}/{sequence}/{n}" for n in numbers]
-                sequences += [sequence] * len(numbers)
-                splits += [split_of_sequence.get(sequence_dir.name, "")] * len(numbers)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object),
-                          split=np.array(splits, dtype=object) if split_known else None)
+                table.add_ids([f"{NAME}/{sequence}/{n}" for n in frame_numbers(sequence_dir)], sequence,
+                              split_of_sequence.get(sequence_dir.name))
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         scene_dir, sequence_dir, number = self._paths(frame_id)
@@ -119,8 +112,8 @@ class SevenScenesSource(Source):
         color_path = Path(f"{stem}.color.png")
         if image_size(color_path, LAYOUT) != IMAGE_SIZE:
             raise SourceError(f"{color_path}: expected a {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} colour image ({LAYOUT})")
-        depth = decode_depth(_read_depth_png(Path(f"{stem}.depth.png")), DEPTH_UNITS_PER_M, DEPTH_NO_DATA,
-                             f"{stem}.depth.png")
+        depth = decode_depth(read_depth_png(Path(f"{stem}.depth.png"), LAYOUT, IMAGE_SIZE), DEPTH_UNITS_PER_M,
+                             DEPTH_NO_DATA, f"{stem}.depth.png")
         T_world_depth = _read_pose(Path(f"{stem}.pose.txt"))
         split = self._splits(scene_dir).get(sequence_dir.name)
         meta = {"color": color_path.name, "registration": self.config.registration, "depth_from": "depth_map"}
@@ -137,9 +130,7 @@ class SevenScenesSource(Source):
                      meta={**meta, **fields["meta"]})
 
     def _splits(self, scene_dir: Path) -> dict[str, str]:
-        if scene_dir not in self._split_cache:
-            self._split_cache[scene_dir] = read_splits(scene_dir)
-        return self._split_cache[scene_dir]
+        return self._splits_of_scene.get(scene_dir, lambda: read_splits(scene_dir))
 
     def _paths(self, frame_id: str) -> tuple[Path, Path, str]:
         parts = frame_id.split("/")
@@ -200,14 +191,6 @@ def read_splits(scene: Path) -> dict[str, str]:
                 raise SourceError(f"{path}:{number}: expected a line 'sequenceN', got {line.strip()[:40]!r}")
             out[f"seq-{int(match.group(1)):02d}"] = split
     return out
-
-
-def _read_depth_png(path: Path) -> np.ndarray:
-    raw = read_image_array(path, LAYOUT)
-    if raw.dtype != np.uint16 or raw.shape != IMAGE_SIZE[::-1]:
-        raise SourceError(f"{path}: expected a {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} 16-bit depth PNG, got "
-                          f"{raw.shape[::-1]} {raw.dtype} ({LAYOUT})")
-    return raw
 
 
 def _read_pose(path: Path) -> np.ndarray:

@@ -36,11 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import CameraError, ConfigError, SourceError
+from datagen.errors import CameraError, SourceError
 from datagen.geometry.se3 import make_transform
 from datagen.sources import register
-from datagen.sources._io import image_size, parse_numbers, read_image_array, read_text, require_dir
+from datagen.sources._io import image_size, parse_numbers, read_depth_png, read_text, require_dir
 from datagen.sources._matlab import cell_strings, read_v5, struct_field
+from datagen.sources._tables import check_choice, check_flag, check_number, check_root
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -92,17 +93,11 @@ class SUNRGBDSource(Source):
         max_depth_m: float = MAX_DEPTH_M
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root (the folder holding {DATA_FOLDER}/) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.depth not in DEPTH_FOLDERS:
-                raise ConfigError(f"{NAME} source: depth must be one of {list(DEPTH_FOLDERS)}, got {self.depth!r}")
-            for name in ("official_splits", "val_split"):
-                if not isinstance(getattr(self, name), bool):
-                    raise ConfigError(f"{NAME} source: {name} must be true or false, got {getattr(self, name)!r}")
-            limit = self.max_depth_m
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit < float("inf"):
-                raise ConfigError(f"{NAME} source: max_depth_m must be a positive number, got {limit!r}")
+            check_root(self, NAME, f"the folder holding {DATA_FOLDER}/")
+            check_choice(NAME, "depth", self.depth, DEPTH_FOLDERS)
+            check_flag(NAME, "official_splits", self.official_splits)
+            check_flag(NAME, "val_split", self.val_split)
+            check_number(NAME, "max_depth_m", self.max_depth_m, 0.0, unit="metres")
 
     def __init__(self, config: "SUNRGBDSource.Config | None" = None) -> None:
         super().__init__(config)
@@ -171,11 +166,7 @@ class SUNRGBDSource(Source):
 
     def _depth(self, path: Path, width: int, height: int) -> np.ndarray:
         """(H, W) float64 metres; NaN where there is no depth or it is beyond ``max_depth_m``."""
-        stored = read_image_array(path, LAYOUT)
-        if stored.shape != (height, width) or stored.dtype != np.uint16:
-            raise SourceError(f"{path}: expected a {width}x{height} 16-bit depth PNG registered to the image, "
-                              f"got {stored.shape} {stored.dtype}")
-        depth = decode_depth(stored)
+        depth = decode_depth(read_depth_png(path, LAYOUT, (width, height)))  # registered to the image
         return np.where((depth > 0) & (depth <= self.config.max_depth_m), depth, np.nan)
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 from datagen.errors import ConfigError, SourceError
 from datagen.resources import scenes_dir
 from datagen.sources import register
+from datagen.sources._cache import LruCache
+from datagen.sources._tables import check_count, check_number, optional_paths
 from datagen.sources.base import Source
 from datagen.synthetic.recipe import Recipe, load_recipes
 from datagen.types import Frame
@@ -66,20 +67,17 @@ class SyntheticSource(Source):
         cache_scenes: int = 4
 
         def __post_init__(self) -> None:
-            if self.root is not None:
-                object.__setattr__(self, "root", Path(self.root))
+            optional_paths(self, "root")
             if isinstance(self.recipes, str):
                 object.__setattr__(self, "recipes", tuple(p.strip() for p in self.recipes.split(",") if p.strip()))
             elif self.recipes is not None:
                 object.__setattr__(self, "recipes", tuple(self.recipes))
-            _check_int("seed", self.seed, 0)
-            _check_int("cache_scenes", self.cache_scenes, 1)
+            check_count(NAME, "seed", self.seed, 0)
+            check_count(NAME, "cache_scenes", self.cache_scenes)
             for name in ("sequences", "frames_per_sequence"):
                 if getattr(self, name) is not None:
-                    _check_int(name, getattr(self, name), 1)
-            if isinstance(self.image_scale, bool) or not isinstance(self.image_scale, (int, float)) \
-                    or not 0 < self.image_scale <= 4:
-                raise ConfigError(f"synthetic source: image_scale must be a number in (0, 4], got {self.image_scale!r}")
+                    check_count(NAME, name, getattr(self, name))
+            check_number(NAME, "image_scale", self.image_scale, 0.0, 4.0)
             if self.camera_preset is not None:
                 from datagen.synthetic.rigs import RIG_PRESETS
 
@@ -91,7 +89,7 @@ class SyntheticSource(Source):
         super().__init__(config)
         root = self.config.root if self.config.root is not None else scenes_dir()
         self.recipes: dict[str, Recipe] = {r.name: self._override(r) for r in load_recipes(root, self.config.recipes)}
-        self._scenes: OrderedDict = OrderedDict()
+        self._scenes: LruCache = LruCache(self.config.cache_scenes)
         self._renderer = None
 
     def _override(self, recipe: Recipe) -> Recipe:
@@ -135,15 +133,10 @@ class SyntheticSource(Source):
         from datagen.synthetic.builders import build_scene
         from datagen.synthetic.rigs import RIG_PRESETS
 
-        key = (recipe_name, index)
-        if key not in self._scenes:
-            rig = RIG_PRESETS[self.config.camera_preset] if self.config.camera_preset else None
-            self._scenes[key] = build_scene(self.recipes[recipe_name], index, extra_seed=self.config.seed, rig=rig,
-                                            image_scale=float(self.config.image_scale))
-            while len(self._scenes) > self.config.cache_scenes:
-                self._scenes.popitem(last=False)
-        self._scenes.move_to_end(key)
-        return self._scenes[key]
+        rig = RIG_PRESETS[self.config.camera_preset] if self.config.camera_preset else None
+        return self._scenes.get((recipe_name, index), lambda: build_scene(
+            self.recipes[recipe_name], index, extra_seed=self.config.seed, rig=rig,
+            image_scale=float(self.config.image_scale)))
 
     def _parse_id(self, frame_id: str) -> tuple[Recipe, int, int]:
         parts = frame_id.split("/") if isinstance(frame_id, str) else []
@@ -190,8 +183,3 @@ class SyntheticSource(Source):
 def frame_id(recipe: str, index: int, frame: int) -> str:
     """``synthetic/<recipe>/<scene>/<frame:06d>``."""
     return f"{NAME}/{recipe}/{index}/{frame:06d}"
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"synthetic source: {name} must be an integer >= {minimum}, got {value!r}")

@@ -32,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.errors import CameraError, ConfigError, SourceError
-from datagen.geometry.se3 import pose_from_quaternion
+from datagen.errors import CameraError, SourceError
 from datagen.sources import register
-from datagen.sources._io import image_size, read_image_array
+from datagen.sources._cache import LruCache
+from datagen.sources._io import image_size, read_depth_png
 from datagen.sources._registration import decode_depth
-from datagen.sources._timestamps import MAX_DIFFERENCE_S, TimedList, associate, read_timed_list
+from datagen.sources._tables import FrameTableBuilder, check_choice, check_number, check_root
+from datagen.sources._timestamps import MAX_DIFFERENCE_S, TimedList, associate, read_timed_list, read_trajectory
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -49,9 +50,6 @@ LAYOUT = "TUM RGB-D sequence: rgb.txt, depth.txt, groundtruth.txt beside rgb/ an
 DEPTH_UNITS_PER_M = 5000.0
 DEPTH_NO_DATA = (0,)
 DEPTH_KIND = "z"
-#: groundtruth.txt: timestamp, then tx ty tz (metres) and qx qy qz qw (scalar last).
-POSE_FIELDS = 7
-QUATERNION_ORDER = "xyzw"
 #: TUM's published colour calibrations: fx, fy, cx, cy (pixels), d0..d4 (OpenCV k1 k2 p1 p2 k3).
 CALIBRATIONS = {
     "fr1": ((517.3, 516.5, 318.6, 255.3), (0.2624, -0.9531, -0.0054, 0.0026, 1.1633)),
@@ -61,6 +59,8 @@ CALIBRATIONS = {
     "ros_default": ((525.0, 525.0, 319.5, 239.5), (0.0, 0.0, 0.0, 0.0, 0.0)),
 }
 CALIBRATION_CHOICES = ("auto",) + tuple(CALIBRATIONS)
+#: Sequences whose associated lists a source instance keeps.
+CACHED_SEQUENCES = 4
 _FREIBURG = re.compile(r"freiburg([123])")
 
 
@@ -98,28 +98,21 @@ class TUMSource(Source):
         max_difference_s: float = MAX_DIFFERENCE_S
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError("tum source: root (a sequence folder or a folder of them) is required")
-            object.__setattr__(self, "root", Path(self.root))
-            if self.calibration not in CALIBRATION_CHOICES:
-                raise ConfigError(f"tum source: calibration must be one of {list(CALIBRATION_CHOICES)}, "
-                                  f"got {self.calibration!r}")
-            value = self.max_difference_s
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise ConfigError(f"tum source: max_difference_s must be seconds in (0, 1], got {value!r}")
+            check_root(self, NAME, "a sequence folder or a folder of them")
+            check_choice(NAME, "calibration", self.calibration, CALIBRATION_CHOICES)
+            check_number(NAME, "max_difference_s", self.max_difference_s, 0.0, 1.0, unit="seconds")
 
     def __init__(self, config: "TUMSource.Config | None" = None) -> None:
         super().__init__(config)
-        self._sequences: dict[str, _Sequence] = {}
+        self._sequences: LruCache[_Sequence] = LruCache(CACHED_SEQUENCES)
 
     def frame_table(self) -> FrameTable:
-        ids, sequences = [], []
+        table = FrameTableBuilder()
         for folder in sequence_folders(self.config.root):
             sequence = self._sequence(folder.name)
             stamps = sequence.rgb.stamps[sequence.depth_of_rgb >= 0]
-            ids += [f"{NAME}/{folder.name}/{stamp}" for stamp in stamps]
-            sequences += [folder.name] * len(stamps)
-        return FrameTable(np.array(ids, dtype=object), sequence=np.array(sequences, dtype=object))
+            table.add_ids([f"{NAME}/{folder.name}/{stamp}" for stamp in stamps], folder.name)
+        return table.build()
 
     def load_frame(self, frame_id: str) -> Frame:
         name, row = self._parse(frame_id)
@@ -150,11 +143,12 @@ class TUMSource(Source):
         return name, row
 
     def _sequence(self, name: str) -> _Sequence:
-        if name not in self._sequences:
-            folder = self.config.root if _is_sequence(self.config.root) and self.config.root.name == name \
-                else self.config.root / name
-            self._sequences[name] = read_sequence(folder, self.config.calibration, self.config.max_difference_s)
-        return self._sequences[name]
+        return self._sequences.get(name, lambda: self._read_sequence(name))
+
+    def _read_sequence(self, name: str) -> _Sequence:
+        root = self.config.root
+        folder = root if _is_sequence(root) and root.name == name else root / name
+        return read_sequence(folder, self.config.calibration, self.config.max_difference_s)
 
 
 def _is_sequence(folder: Path) -> bool:
@@ -194,31 +188,14 @@ def read_sequence(folder: Path, calibration: str, max_difference_s: float) -> _S
     depth_of_rgb[rgb_rows] = depth_rows
     poses, pose_of_rgb = None, np.full(len(rgb), -1, dtype=np.int64)
     if (folder / "groundtruth.txt").is_file():
-        truth = read_timed_list(folder / "groundtruth.txt", LAYOUT, min_fields=POSE_FIELDS)
-        poses = _poses(truth)
-        rows, pose_rows = associate(rgb.times_s, truth.times_s, max_difference_s)
+        truth_s, poses = read_trajectory(folder / "groundtruth.txt", LAYOUT)
+        rows, pose_rows = associate(rgb.times_s, truth_s, max_difference_s)
         pose_of_rgb[rows] = pose_rows
     else:
         log.info("%s: no groundtruth.txt; frames have no pose", folder)
     keep = np.flatnonzero(depth_of_rgb >= 0)
     return _Sequence(folder, rgb, depth, depth_of_rgb, poses, pose_of_rgb,
                      sensor_calibration(folder, calibration), {rgb.stamps[i]: int(i) for i in keep})
-
-
-def _poses(truth: TimedList) -> np.ndarray:
-    """(N, 4, 4) camera-to-world transforms from groundtruth lines ``tx ty tz qx qy qz qw``."""
-    out = np.empty((len(truth), 4, 4))
-    for k, words in enumerate(truth.fields):
-        where = f"{truth.path}:{truth.lines[k]}"
-        try:
-            values = np.array([float(w) for w in words[:POSE_FIELDS]])
-        except ValueError:
-            raise SourceError(f"{where}: pose must be 7 numbers tx ty tz qx qy qz qw, got {words}") from None
-        if len(words) != POSE_FIELDS or not np.all(np.isfinite(values)) or np.linalg.norm(values[3:]) < 0.5:
-            raise SourceError(f"{where}: pose must be 7 finite numbers tx ty tz qx qy qz qw with a unit "
-                              f"quaternion, got {words}")
-        out[k] = pose_from_quaternion(values[3:], values[:3], order=QUATERNION_ORDER)
-    return out
 
 
 def _camera(calibration: str, size: tuple[int, int], T_world_cam: np.ndarray, where: Path) -> Camera:
@@ -232,9 +209,6 @@ def _camera(calibration: str, size: tuple[int, int], T_world_cam: np.ndarray, wh
 
 
 def _read_depth(path: Path, camera: Camera) -> np.ndarray:
-    """(H, W) float32 metres of a TUM depth PNG; it must be 16-bit and the colour image's size."""
-    raw = read_image_array(path, LAYOUT)
-    if raw.dtype != np.uint16 or raw.shape != (camera.height, camera.width):
-        raise SourceError(f"{path}: expected a {camera.width}x{camera.height} 16-bit depth PNG registered to "
-                          f"the colour image, got {raw.shape[::-1]} {raw.dtype} ({LAYOUT})")
+    """(H, W) float32 metres of a TUM depth PNG; it must be 16-bit and the colour image's size (registered)."""
+    raw = read_depth_png(path, LAYOUT, (camera.width, camera.height))
     return decode_depth(raw, DEPTH_UNITS_PER_M, DEPTH_NO_DATA, str(path))

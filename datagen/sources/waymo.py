@@ -33,22 +33,20 @@ Frame ids: ``waymo/<segment_context_name>/<frame_timestamp_micros>/<camera>``.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from datagen.errors import ConfigError, GeometryError, SourceError, raise_if_machine_fault
+from datagen.errors import GeometryError, SourceError
 from datagen.geometry.se3 import as_transform
 from datagen.sources import register
 from datagen.sources._arrow import column_array, fixed_lists, parquet_file, read_parquet
 from datagen.sources._cache import LruCache
-from datagen.sources._io import MAX_IMAGE_PIXELS, require_dir
-from datagen.sources._tables import FrameTableBuilder, check_count
+from datagen.sources._io import decode_image, require_dir
+from datagen.sources._tables import FrameTableBuilder, check_count, check_flag, check_root, names_option
 from datagen.sources.base import FrameTable, Source
 from datagen.types import Camera, Frame
 
@@ -104,7 +102,7 @@ class _Table:
         self.rows = {tuple(int(c[i]) for c in columns): i for i in range(table.num_rows)}
         sizes = [self.handle.metadata.row_group(g).num_rows for g in range(self.handle.num_row_groups)]
         self.starts = np.cumsum([0] + sizes)
-        self._cached: tuple | None = None
+        self._groups: LruCache = LruCache(1)
 
     def row(self, key: tuple, columns: list[str], what: str):
         """The one-row table of ``key`` with ``columns`` (its row group is kept for the next call)."""
@@ -112,9 +110,9 @@ class _Table:
             raise SourceError(f"{self.path}: no row for {what} ({LAYOUT})")
         index = self.rows[key]
         group = int(np.searchsorted(self.starts, index, side="right") - 1)
-        if self._cached is None or self._cached[0] != (group, tuple(columns)):
-            self._cached = ((group, tuple(columns)), read_parquet(self.handle, self.path, columns, LAYOUT, group))
-        return self._cached[1].slice(index - int(self.starts[group]), 1)
+        table = self._groups.get((group, tuple(columns)),
+                                 lambda: read_parquet(self.handle, self.path, columns, LAYOUT, group))
+        return table.slice(index - int(self.starts[group]), 1)
 
 
 @dataclass(frozen=True)
@@ -206,24 +204,16 @@ class WaymoSource(Source):
         cache_segments: int = 2
 
         def __post_init__(self) -> None:
-            if self.root is None:
-                raise ConfigError(f"{NAME} source: root is required (the folder holding training/, validation/...)")
-            object.__setattr__(self, "root", Path(self.root))
-            lidars = (self.lidars,) if isinstance(self.lidars, str) else tuple(self.lidars)
-            unknown = [n for n in lidars if n not in LASER_NAMES.values()]
-            if not lidars or unknown:
-                raise ConfigError(f"{NAME} source: lidars must name some of {list(LASER_NAMES.values())}, "
-                                  f"got {self.lidars!r}")
-            object.__setattr__(self, "lidars", lidars)
-            if not isinstance(self.rolling_shutter, bool):
-                raise ConfigError(f"{NAME} source: rolling_shutter must be true or false, got {self.rolling_shutter!r}")
+            check_root(self, NAME, "the folder holding training/, validation/...")
+            object.__setattr__(self, "lidars", names_option(NAME, "lidars", self.lidars, LASER_NAMES.values(), "some"))
+            check_flag(NAME, "rolling_shutter", self.rolling_shutter)
             check_count(NAME, "cache_segments", self.cache_segments)
 
     def __init__(self, config: "WaymoSource.Config | None" = None) -> None:
         super().__init__(config)
         self._segment_splits: dict[str, tuple[Path, str | None]] | None = None
         self._segments: LruCache[dict] = LruCache(self.config.cache_segments)
-        self._world_points: tuple | None = None
+        self._world_points: LruCache[np.ndarray] = LruCache(1)  # the last frame's, for its other cameras
 
     # ------------------------------------------------------------------ listing
 
@@ -291,13 +281,13 @@ class WaymoSource(Source):
         Decoded from the range images with the per-pixel poses (steps 1-2 of the module
         docstring); the last frame's points are kept for its other cameras.
         """
-        key = (segment, frame_us)
-        if self._world_points is None or self._world_points[0] != key:
-            tables = self._segment(segment)
-            parts = [_laser_points_world(tables, frame_us, number)
-                     for number, name in LASER_NAMES.items() if name in self.config.lidars]
-            self._world_points = (key, np.concatenate(parts) if parts else np.zeros((0, 3)))
-        return self._world_points[1]
+        return self._world_points.get((segment, frame_us), lambda: self._read_points_world(segment, frame_us))
+
+    def _read_points_world(self, segment: str, frame_us: int) -> np.ndarray:
+        tables = self._segment(segment)
+        parts = [_laser_points_world(tables, frame_us, number)
+                 for number, name in LASER_NAMES.items() if name in self.config.lidars]
+        return np.concatenate(parts) if parts else np.zeros((0, 3))
 
     def _to_camera(self, points_world: np.ndarray, calibration: _CameraCalibration,
                    timing: ImageTiming) -> np.ndarray:
@@ -556,20 +546,8 @@ def _decode_image(row, path: Path, camera: Camera, frame_us: int, camera_name: s
     where = f"{path}: frame {frame_us} {camera_name}"
     if not data:
         raise SourceError(f"{where}: empty image ({LAYOUT})")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
-                raise SourceError(f"{where}: {image.size[0]}x{image.size[1]} px is larger than any camera image")
-            array = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise_if_machine_fault(exc)
-        raise SourceError(f"{where}: not a readable JPEG ({exc}) ({LAYOUT})") from None
+    array = decode_image(data, where, LAYOUT, "JPEG")
     if array.shape[:2] != (camera.height, camera.width):
         raise SourceError(f"{where}: image is {array.shape[1]}x{array.shape[0]} px but the calibration says "
                           f"{camera.width}x{camera.height} ({LAYOUT})")
     return array
-
-
-def frame_id(segment: str, frame_timestamp_micros: int, camera: str) -> str:
-    """``waymo/<segment>/<frame_timestamp_micros>/<camera>``."""
-    return f"{NAME}/{segment}/{frame_timestamp_micros}/{camera}"

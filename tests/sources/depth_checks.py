@@ -9,28 +9,11 @@ model takes that ray to the original image, where the stored depth must be the l
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from scipy.spatial import cKDTree
 
-from datagen.config import BuildConfig
-from datagen.pipeline import build
-from datagen.records import iter_records, read_manifest
-from datagen.sampling import SamplingConfig
-
-POINT_TASKS = ("distance", "axis_distance", "two_point")
 #: Farthest a pixel centre is from a point that rounds to it: half a pixel on each axis.
 HALF_DIAGONAL = 0.5 * np.sqrt(2.0)
-
-
-def build_records(out: Path, source: str, root: Path, options: dict | None = None,
-                  tasks=POINT_TASKS, **config) -> tuple[list[dict], dict]:
-    """Build ``source`` at ``root`` into ``out`` (12 points and 4 pairs a frame); its records and manifest."""
-    config.setdefault("sampling", SamplingConfig(points_per_frame=12, pairs_per_frame=4))
-    cfg = BuildConfig(source=source, root=str(root), source_options=options or {}, tasks=tuple(tasks), **config)
-    build(cfg, out, workers=1, overwrite=True)
-    return list(iter_records(out)), read_manifest(out)
 
 
 def label_rows(records: list[dict]):

@@ -1,9 +1,10 @@
-"""Checks of built records against points computed in a test: shared by the driving-source tests.
+"""Building a source in a test, and checks of its records against points computed in the test.
 
 A record's label sits on the pixel centre of the normalised image nearest to where its point
 projects, so each label must have a point of the test's computation whose projection, carried
 through the record's transforms (pixel-centre convention, DESIGN.md section 3), lies within half
-a pixel of the label's pixel in u and in v, at the label's depth.
+a pixel of the label's pixel in u and in v, at the label's depth. The RGB-D sources' checks
+against their depth files are in ``depth_checks``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ from scipy.spatial import cKDTree
 from datagen.config import load_config
 from datagen.pipeline import build
 from datagen.records import iter_records
+
+
+def rotation_wxyz(qw: float, qx: float, qy: float, qz: float) -> np.ndarray:
+    """(3, 3) rotation of a quaternion, scalar first (normalised first), written out by hand."""
+    n = math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
+    w, x, y, z = qw / n, qx / n, qy / n, qz / n
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
 def map_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
@@ -39,6 +49,12 @@ def source_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
         else:
             uv = uv + np.array(arg[:2], dtype=np.float64)
     return uv
+
+
+def source_pixel_index(pixel, transforms: list) -> tuple[int, int]:
+    """The source-image pixel whose centre a record's (normalised) pixel maps back nearest to."""
+    u, v = np.floor(source_pixel(np.asarray([pixel], dtype=np.float64), transforms)[0] + 0.5).astype(int)
+    return int(u), int(v)
 
 
 def assert_label_is_a_point(record: dict, points_cam: np.ndarray, mapped: np.ndarray) -> None:
@@ -65,13 +81,23 @@ def sampling(points_per_frame: int) -> dict:
     return {"points_per_frame": points_per_frame, "avoid_edges": False, "strategy": "uniform", "margin_px": 0}
 
 
-def build_records(source: str, root, out, tasks=("distance",), options=None, points_per_frame: int = 40,
-                  **overrides) -> tuple[dict, list[dict]]:
-    """Build ``source`` from ``root`` into ``out``; returns the manifest and the records."""
-    config = load_config(None, {"source": source, "root": str(root), "tasks": list(tasks),
-                                "source_options": options or {}, "sampling": sampling(points_per_frame), **overrides})
-    manifest = build(config, out)
-    return manifest, list(iter_records(out))
+#: The tasks of one labelled point each, and the pair task: what most source tests build.
+POINT_TASKS = ("distance", "axis_distance", "two_point")
+
+
+def build_records(out, source: str, root, options: dict | None = None, tasks=POINT_TASKS, strict: bool = False,
+                  **config) -> tuple[list[dict], dict]:
+    """Build ``source`` at ``root`` into ``out`` with one worker; its records and manifest.
+
+    Args:
+        options: the source's options.
+        config: other build options as a YAML config writes them (``sampling={...}``, ``frames=2``);
+            sampling defaults to 12 points and 4 pairs a frame.
+    """
+    settings = {"source": source, "root": str(root), "source_options": options or {}, "tasks": list(tasks),
+                "sampling": {"points_per_frame": 12, "pairs_per_frame": 4}, **config}
+    manifest = build(load_config(None, settings), out, workers=1, overwrite=True, strict=strict)
+    return list(iter_records(out)), manifest
 
 
 def check_labels(records: list[dict], uv: np.ndarray, z: np.ndarray, z_tol_m: float = 1e-4) -> int:

@@ -9,7 +9,6 @@ p (egovehicle frame at the sweep time t_s) lands in camera c at the image time t
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -18,26 +17,15 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
 
-from datagen.config import load_config
 from datagen.errors import ConfigError, SourceError
-from datagen.pipeline import build
 from datagen.records import iter_records, read_manifest
 from datagen.sources import REGISTRY
 from datagen.sources.argoverse2 import RING_CAMERAS, STEREO_CAMERAS, Argoverse2Source
 from tests.sources import av2_files
 from tests.sources.av2_files import LOG_ID, SWEEP_NS
-from tests.sources.label_checks import assert_label_is_a_point, map_pixel
+from tests.sources.label_checks import assert_label_is_a_point, build_records, map_pixel, rotation_wxyz, sampling
 
 # ------------------------------------------------------------------ the documented formula, by hand
-
-
-def rotation_wxyz(qw, qx, qy, qz) -> np.ndarray:
-    """Rotation matrix of a unit quaternion (scalar first), written out."""
-    n = math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
-    w, x, y, z = qw / n, qx / n, qy / n, qz / n
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
 def rigid(row: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -186,10 +174,7 @@ POINTS = 10  # labels sampled per frame in the builds below
 
 
 def _build(root: Path, out: Path, tasks: list, **overrides) -> dict:
-    settings = {"source": "argoverse2", "root": str(root), "tasks": tasks,
-                "sampling": {"points_per_frame": POINTS, "strategy": "uniform", "avoid_edges": False, "margin_px": 0}}
-    settings.update(overrides)
-    return build(load_config(None, settings), out, strict=overrides.get("strict", False))
+    return build_records(out, "argoverse2", root, tasks=tasks, **{"sampling": sampling(POINTS), **overrides})[1]
 
 
 def test_build_every_label_is_a_sweep_point_on_its_pixel_at_its_depth(av2_sample, tmp_path):

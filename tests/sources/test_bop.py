@@ -12,10 +12,9 @@ from PIL import Image
 
 from datagen.errors import ConfigError, SourceError
 from datagen.render.scene import Scene, SceneObject
-from datagen.sampling import SamplingConfig
 from datagen.sources import REGISTRY
 from datagen.sources.bop import BopSource, object_image
-from tests.sources.depth_checks import build_records
+from tests.sources.label_checks import build_records
 from tests.sources.mesh_files import first_hit, label_rays
 
 LMO_FRAME = "bop/test-000002/000003"
@@ -71,7 +70,7 @@ def test_lmo_silhouettes_match_bops_px_count_all(lmo):
 def test_lmo_labels_are_the_first_hit_on_objects_bop_sees_unoccluded(lmo, tmp_path):
     records, manifest = build_records(tmp_path / "out", "bop", lmo, {"models_dir": "models_eval"},
                                       tasks=("distance", "axis_distance", "two_point"), frames=1,
-                                      sampling=SamplingConfig(points_per_frame=20, pairs_per_frame=4))
+                                      sampling={"points_per_frame": 20, "pairs_per_frame": 4})
     assert manifest["frames"]["skipped"] == {} and len(records) >= 40
     vertices, faces, owner = _placed_models(lmo, "models_eval", lmo / "test" / "000002", 3)
     info = json.loads((lmo / "test" / "000002" / "scene_gt_info.json").read_text())["3"]
@@ -126,7 +125,7 @@ def test_labels_only_where_mask_visib_shows_the_objects(tmp_path):
     frame = _source(root).load_frame("bop/test-000001/000000")
     assert frame.meta["visibility"] == "mask_visib" and frame.meta["pose_known"]
     records, manifest = build_records(tmp_path / "out", "bop", root, tasks=("distance", "axis_distance"),
-                                      sampling=SamplingConfig(points_per_frame=30, min_depth_m=0.1))
+                                      sampling={"points_per_frame": 30, "min_depth_m": 0.1})
     assert manifest["frames"]["skipped"] == {} and records
     vertices, faces = (np.asarray(a) for a in _cube_pair())
     for record in records:

@@ -5,7 +5,7 @@ import pytest
 
 from datagen.errors import SourceError
 from datagen.geometry.se3 import transform_points
-from datagen.sources._colmap import read_model
+from datagen.sources._colmap import image_names_text, read_model
 from tests.sources.colmap_files import colmap_project, write_binary_model, write_text_model
 
 CAMERAS = {
@@ -28,6 +28,14 @@ def model(request, tmp_path):
 def test_images_sorted_by_name_with_their_cameras(model):
     assert [image.name for image in model.images] == ["dslr/a.JPG", "dslr/b.JPG", "with space.png", "z.png"]
     assert [model.camera_of(image).model for image in model.images] == ["fisheye", "radtan", "pinhole", "radtan"]
+
+
+def test_listing_names_without_poses_gives_the_models_names(tmp_path):
+    folder = write_text_model(tmp_path, CAMERAS, IMAGES)
+    assert image_names_text(folder / "images.txt") == [name for *_, name in IMAGES]
+    (folder / "images.txt").write_text("# header\n7 0.5 0.5 dslr/b.JPG\n\n")
+    with pytest.raises(SourceError, match=r"images.txt:2: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'"):
+        image_names_text(folder / "images.txt")
 
 
 @pytest.mark.parametrize("camera_id", sorted(CAMERAS))

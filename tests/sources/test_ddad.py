@@ -9,7 +9,6 @@ quaternion qw, qx, qy, qz), then ``K = [[fx, skew, cx], [0, fy, cy], [0, 0, 1]]`
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -17,13 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datagen.config import load_config
 from datagen.errors import ConfigError, SourceError
-from datagen.pipeline import build
 from datagen.records import iter_records
 from datagen.sources import REGISTRY
 from datagen.sources.ddad import DDADSource
-from tests.sources.label_checks import assert_label_is_a_point, map_pixel
+from tests.sources.label_checks import assert_label_is_a_point, build_records, map_pixel, rotation_wxyz, sampling
 
 SAMPLE = "ddad_dgp_testscene"
 SCENE_FILE = "scene_a8dc5ed1da0923563f85ea129f0e0a83e7fe1867.json"
@@ -34,18 +31,9 @@ CAMERAS = ("CAMERA_01", "CAMERA_05", "CAMERA_06")
 # ------------------------------------------------------------------ SOURCE.md's formula, by hand
 
 
-def rotation(q: dict) -> np.ndarray:
-    w, x, y, z = (q.get(k, 0.0) for k in ("qw", "qx", "qy", "qz"))
-    n = math.sqrt(w * w + x * x + y * y + z * z)
-    w, x, y, z = w / n, x / n, y / n, z / n
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
 def transform(pose: dict) -> np.ndarray:
     T = np.eye(4)
-    T[:3, :3] = rotation(pose["rotation"])
+    T[:3, :3] = rotation_wxyz(*(pose["rotation"].get(k, 0.0) for k in ("qw", "qx", "qy", "qz")))
     T[:3, 3] = [pose["translation"].get(k, 0.0) for k in "xyz"]
     return T
 
@@ -187,10 +175,7 @@ def test_masks_drop_the_points_behind_the_ego_vehicle(sample, tmp_path):
 
 
 def _build(root: Path, out: Path, tasks: list, **overrides) -> dict:
-    settings = {"source": "ddad", "root": str(root), "tasks": tasks, "frames": 3,
-                "sampling": {"points_per_frame": 15, "strategy": "uniform", "avoid_edges": False, "margin_px": 0}}
-    settings.update(overrides)
-    return build(load_config(None, settings), out)
+    return build_records(out, "ddad", root, tasks=tasks, **{"frames": 3, "sampling": sampling(15), **overrides})[1]
 
 
 def test_build_every_label_is_a_lidar_point_on_its_pixel_at_its_depth(dataset, sample, tmp_path):

@@ -18,6 +18,7 @@ from datagen.pipeline import build
 from datagen.records import iter_records, read_manifest
 from datagen.sources import REGISTRY
 from datagen.sources.depthlm import DepthLMSource, split_from_name
+from tests.sources.label_checks import map_pixel
 
 IBIMS = "ibims1_depthlm"
 
@@ -78,19 +79,6 @@ def test_split_from_the_file_name(name, split):
 # --- round trip through a build ----------------------------------------------------------------
 
 
-def _map_pixel(uv: np.ndarray, transforms: list) -> np.ndarray:
-    """Carry a source pixel through the recorded steps (pixel-centre convention, DESIGN.md section 3)."""
-    for name, arg in transforms:
-        if name == "resize":
-            scale = np.array(arg if isinstance(arg, list) else [arg, arg], dtype=np.float64)
-            uv = (uv + 0.5) * scale - 0.5
-        elif name == "crop":
-            uv = uv - np.array(arg[:2], dtype=np.float64)
-        else:
-            raise AssertionError(f"unexpected transform {name}")
-    return uv
-
-
 def _ray_norm(camera: list, uv: np.ndarray) -> np.ndarray:
     """|(x, y, 1)| of the ray through pixel uv of a pinhole camera [fx, fy, cx, cy, ...], by hand."""
     fx, fy, cx, cy = camera[:4]
@@ -117,7 +105,7 @@ def test_round_trip_keeps_every_label_on_its_pixel(round_trip):
     _, line, records = round_trip
     assert len(records) == len(line["depth"])
     transforms = records[0]["provenance"]["transforms"]
-    mapped = _map_pixel(np.array(line["pixel_coords"], dtype=np.float64), transforms)
+    mapped = map_pixel(np.array(line["pixel_coords"], dtype=np.float64), transforms)
     got = np.array([r["label"]["pixels"][0] for r in records])
     # every label comes back, on the pixel centre nearest its mapped position
     assert sorted(map(tuple, got)) == sorted(map(tuple, np.floor(mapped + 0.5).astype(int)))
@@ -130,7 +118,7 @@ def test_round_trip_keeps_every_label_on_its_pixel(round_trip):
 def test_round_trip_depths_follow_exactly_from_the_input(round_trip):
     kind, line, records = round_trip
     src_camera = line["intrinsics"]
-    mapped = _map_pixel(np.array(line["pixel_coords"], dtype=np.float64), records[0]["provenance"]["transforms"])
+    mapped = map_pixel(np.array(line["pixel_coords"], dtype=np.float64), records[0]["provenance"]["transforms"])
     by_pixel = {tuple(np.floor(m + 0.5).astype(int)): (i, m) for i, m in enumerate(mapped)}
     for record in records:
         pixel = tuple(record["label"]["pixels"][0])

@@ -16,9 +16,8 @@ from datagen.records import iter_records
 from datagen.sources import REGISTRY
 from datagen.sources.depthlm import DepthLMSource
 from datagen.sources.ibims1 import IBims1Source
-from tests.sources.label_checks import assert_range_and_value
+from tests.sources.label_checks import assert_range_and_value, source_pixel_index
 from tests.sources.matlab_files import write_v5
-from tests.sources.record_checks import source_pixel
 
 SAMPLE = "ibims1_depthlm"
 LINES = (0, 20, 80)  # corridor_01, kitchen_03, restaurant_03: both calibrations of the excerpt
@@ -118,7 +117,7 @@ def test_every_label_of_a_build_is_the_excerpts_depth(release, sample, tmp_path)
         line = lines[record["provenance"]["frames"][0]]
         depth_at = {tuple(p): d for p, d in zip(line["pixel_coords"], line["depth"])}
         masked = {tuple(p) for p in line["pixel_coords"][INVALID] + line["pixel_coords"][TRANSPARENT]}
-        pixel = source_pixel(record["label"]["pixels"][0], record["provenance"]["transforms"])
+        pixel = source_pixel_index(record["label"]["pixels"][0], record["provenance"]["transforms"])
         assert pixel in depth_at and pixel not in masked
         assert record["label"]["z_m"][0] == pytest.approx(depth_at[pixel], rel=1e-12)
         assert_range_and_value(record)

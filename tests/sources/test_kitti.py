@@ -17,7 +17,7 @@ from datagen.sources import REGISTRY
 from datagen.sources.kitti import KittiSource, detect_layout
 from tests.sources.kitti_files import (OBJECT, read_object_calibration, write_raw_drive,
                                        write_tracking_sequence)
-from tests.sources.label_checks import build_records, check_labels
+from tests.sources.label_checks import build_records, check_labels, sampling
 
 SPEED_MPS = 20.0
 SWEEP_S = 0.1035
@@ -117,8 +117,8 @@ def test_object_frame_carries_the_devkit_calibration(shared_data):
 
 
 def test_every_object_label_follows_the_devkit_projection(shared_data, tmp_path):
-    manifest, records = build_records("kitti", shared_data / "kitti_object_kuixu", tmp_path / "out",
-                                      points_per_frame=100)
+    records, manifest = build_records(tmp_path / "out", "kitti", shared_data / "kitti_object_kuixu",
+                                      tasks=("distance",), sampling=sampling(100))
     uv, z, _ = formula(shared_data)
     assert check_labels(records, uv, z) == 100 and manifest["frames"]["skipped"] == {}
     assert {r["split"] for r in records} == {"train"}
@@ -212,7 +212,7 @@ def test_raw_camera_pose_is_interpolated_at_the_image_time(tmp_path, shared_data
 
 
 def test_pose_task_translation_equals_the_oxts_poses(raw_root, shared_data, tmp_path):
-    _, records = build_records("kitti", raw_root, tmp_path / "out", tasks=("pose",))
+    records, _ = build_records(tmp_path / "out", "kitti", raw_root, tasks=("pose",), sampling=sampling(40))
     poses = camera_poses_from_files(read_raw_packets(raw_root / "2011_09_26" / "2011_09_26_drive_0005_sync"),
                                     shared_data)
     assert records
@@ -273,8 +273,8 @@ def test_depth_completion_ground_truth_is_value_over_256(tmp_path, shared_data):
     assert png.dtype == np.uint16 and frame.depth_m.shape == png.shape == (375, 1242)
     np.testing.assert_array_equal(frame.depth_m, png / 256.0)
     assert frame.depth_kind == "z" and frame.split == "val" and frame.meta["depth_from"] == "depth_map"
-    _, records = build_records("kitti", tmp_path / "raw", tmp_path / "out",
-                               options={"depth_completion": str(tmp_path / "depth")})
+    records, _ = build_records(tmp_path / "out", "kitti", tmp_path / "raw",
+                               {"depth_completion": str(tmp_path / "depth")}, tasks=("distance",), sampling=sampling(40))
     rows, cols = np.nonzero(png)
     check_labels(records, np.column_stack([cols, rows]).astype(float), png[rows, cols] / 256.0, z_tol_m=1e-9)
     assert {r["provenance"]["depth_from"] for r in records} == {"depth_map"}
@@ -312,7 +312,7 @@ def test_bad_raw_files_name_the_file_and_the_build_skips_the_frame(raw_root, tmp
 def test_a_build_skips_and_counts_a_frame_with_a_truncated_scan(raw_root, tmp_path):
     _replace(raw_root / "2011_09_26" / "2011_09_26_drive_0005_sync" / "velodyne_points" / "data" / "0000000001.bin",
              b"\0" * 20)
-    manifest, records = build_records("kitti", raw_root, tmp_path / "out")
+    records, manifest = build_records(tmp_path / "out", "kitti", raw_root, tasks=("distance",), sampling=sampling(40))
     assert manifest["frames"]["skipped"] == {"source_error": 1}
     assert manifest["frames"]["skipped_ids"]["source_error"] == ["kitti/2011_09_26_drive_0005/0000000001/image_02"]
     assert {r["provenance"]["frames"][0].split("/")[2] for r in records} == {"0000000000", "0000000002"}

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from datagen.errors import ConfigError, SourceError
-from datagen.normalize import NormalizeConfig
 from datagen.pipeline import mesh_view
-from datagen.sampling import SamplingConfig
 from datagen.sources import REGISTRY
 from datagen.sources.mesh import MeshSource
-from tests.sources.depth_checks import build_records, radtan
+from tests.sources.depth_checks import radtan
+from tests.sources.label_checks import build_records
 from tests.sources.mesh_files import (
     EXACT_QUATERNIONS_WXYZ,
     exact_pose,
@@ -65,8 +64,8 @@ def write_cameras(root, fmt: str, model: str = "fisheye") -> dict:
 
 
 def build(out, root, options, tasks=("distance", "axis_distance", "two_point")):
-    return build_records(out, "mesh", root, options, tasks=tasks, normalize=NormalizeConfig(target_focal_px=FOCAL),
-                         sampling=SamplingConfig(points_per_frame=6, pairs_per_frame=2, avoid_edges=False))
+    return build_records(out, "mesh", root, options, tasks=tasks, normalize={"target_focal_px": FOCAL},
+                         sampling={"points_per_frame": 6, "pairs_per_frame": 2, "avoid_edges": False})
 
 
 def check_labels_are_first_hits(records, vertices, faces, poses: dict, culled: bool = False) -> int:

@@ -14,7 +14,7 @@ from datagen.errors import ConfigError, SourceError
 from datagen.sources import REGISTRY
 from datagen.sources.base import Selection
 from datagen.sources.nuscenes import CAMERAS, NuScenesSource, SPLITS_FILE
-from tests.sources.label_checks import build_records, check_labels
+from tests.sources.label_checks import build_records, check_labels, sampling
 from tests.sources.nuscenes_files import (DEMO, SCENE, TableWriter, demo_calibration, ego_pose_at_camera, link,
                                           token, write_demo)
 
@@ -77,7 +77,8 @@ def test_demo_tables_reproduce_the_pickles_lidar2cam(demo_root, shared_data):
 
 
 def test_every_label_follows_lidar2cam_and_cam2img(demo_root, shared_data, tmp_path):
-    manifest, records = build_records("nuscenes", demo_root, tmp_path / "out", points_per_frame=25)
+    records, manifest = build_records(tmp_path / "out", "nuscenes", demo_root, tasks=("distance",),
+                                      sampling=sampling(25))
     assert manifest["frames"]["skipped"] == {} and len(records) == 6 * 25
     points = demo_points(shared_data)
     close = (np.abs(points[:, 0]) < 1.0) & (np.abs(points[:, 1]) < 1.0)  # the devkit's remove_close(1.0)
@@ -191,7 +192,8 @@ def test_a_truncated_lidar_blob_is_skipped_and_counted(demo_root, tmp_path):
     blob.write_bytes(data[:-8])
     with pytest.raises(SourceError, match=r"pcd\.bin: 173438 values of float32 is not a whole number of rows of 5"):
         source(demo_root).load_frame(source(demo_root).frame_table().frame_ids[0])
-    manifest, records = build_records("nuscenes", demo_root, tmp_path / "out", frames=2)
+    records, manifest = build_records(tmp_path / "out", "nuscenes", demo_root, tasks=("distance",), frames=2,
+                                      sampling=sampling(40))
     assert manifest["frames"]["skipped"] == {"source_error": 2} and records == []
 
 

@@ -17,9 +17,8 @@ from datagen.pipeline import build
 from datagen.records import iter_records, read_manifest
 from datagen.sources import REGISTRY
 from datagen.sources.nyuv2 import CX_RGB, CY_RGB, FX_RGB, FY_RGB, NYUv2Source
-from tests.sources.label_checks import assert_range_and_value
+from tests.sources.label_checks import assert_range_and_value, source_pixel_index
 from tests.sources.matlab_files import write_v5, write_v73
-from tests.sources.record_checks import source_pixel
 
 SAMPLE = "nyuv2_metric3d/nyu_demo"
 FRAMES = ("00000", "00050", "00100")
@@ -131,7 +130,7 @@ def test_every_label_of_a_build_is_the_png_depth_at_its_pixel(labeled, sample, t
     for record in records:
         frame_id = record["provenance"]["frames"][0]
         index = int(frame_id[-4:]) - 1
-        u, v = source_pixel(record["label"]["pixels"][0], record["provenance"]["transforms"])
+        u, v = source_pixel_index(record["label"]["pixels"][0], record["provenance"]["transforms"])
         assert MASK_ROWS[0] <= v <= MASK_ROWS[1] and MASK_COLS[0] <= u <= MASK_COLS[1]
         z = float(raw[v, u, index])  # the PNG's millimetres / 1000, as stored in the .mat
         assert z > 0 and record["label"]["z_m"][0] == pytest.approx(z, rel=1e-12)

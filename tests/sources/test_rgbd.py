@@ -14,7 +14,8 @@ from scipy.spatial.transform import Rotation
 from datagen.errors import ConfigError, MissingDependencyError, SourceError
 from datagen.sources import REGISTRY
 from datagen.sources.rgbd import RGBDSource
-from tests.sources.depth_checks import build_records, check_depth_map_labels, check_reprojected_labels
+from tests.sources.depth_checks import check_depth_map_labels, check_reprojected_labels
+from tests.sources.label_checks import build_records
 
 # Recipes of docs/sources/rgbd.md, with the intrinsics the samples' SOURCE.md files give.
 NYU_K = [518.8579, 519.46961, 325.58245, 253.73617]
@@ -232,6 +233,9 @@ def test_poses_from_a_tum_trajectory_or_per_frame_matrices(nyu, tmp_path):
         _source(root, intrinsics=NYU_K, depth_scale=1000, poses="pose/{id}.txt").load_frame(frame_id)
     (root / "groundtruth.txt").write_text("1305031452.7900 1 2 3 0 0 0 1\n")
     with pytest.raises(SourceError, match=r"groundtruth.txt: no pose within 0.02 s of 1305031453.359684"):
+        source.__class__(source.config).load_frame(frame_id)
+    (root / "groundtruth.txt").write_text("# header\n1305031453.3600 1 2 3 0 0 0 0\n")
+    with pytest.raises(SourceError, match=r"groundtruth.txt:2: pose must be 7 finite numbers .* unit quaternion"):
         source.__class__(source.config).load_frame(frame_id)
 
 

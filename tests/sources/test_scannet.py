@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from datagen.errors import ConfigError, SourceError
-from datagen.sampling import SamplingConfig
 from datagen.sources import REGISTRY
 from datagen.sources.scannet import ScanNetSource
-from tests.sources.depth_checks import build_records, check_reprojected_labels
+from tests.sources.depth_checks import check_reprojected_labels
+from tests.sources.label_checks import build_records
 
 SCENE = "scene0000_00"
 COLOR_SIZE, DEPTH_SIZE = (1296, 968), (640, 480)
@@ -148,7 +148,7 @@ def test_every_label_is_a_depth_point_moved_into_the_colour_camera(layout, sens_
                                                                    tmp_path):
     root = sens_root if layout == "sens" else exported_root
     records, manifest = build_records(tmp_path / "out", "scannet", root,
-                                      sampling=SamplingConfig(points_per_frame=6, pairs_per_frame=2))
+                                      sampling={"points_per_frame": 6, "pairs_per_frame": 2})
     assert manifest["frames"]["skipped"] == {} and records
     points = {f"scannet/{SCENE}/{i:06d}": _colour_points(frames[i]) for i in range(3)}
     n = check_reprojected_labels(records, points, COLOR_K, tolerance_m=2e-6)

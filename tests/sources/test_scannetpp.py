@@ -10,10 +10,9 @@ from PIL import Image
 from datagen.errors import ConfigError, SourceError
 from datagen.normalize import NormalizeConfig, plan_normalization
 from datagen.pipeline import masked_view, mesh_view
-from datagen.sampling import SamplingConfig
 from datagen.sources import REGISTRY
 from datagen.sources.scannetpp import ScanNetppSource
-from tests.sources.depth_checks import build_records
+from tests.sources.label_checks import build_records
 from tests.sources.mesh_files import box_distance, exact_pose, label_rays, room, write_colmap, write_image, write_mesh
 
 SCENES = ("0a5c013435", "1ada7a0617")
@@ -97,8 +96,8 @@ def test_fisheye_labels_are_exact_where_a_depth_formula_would_be_half_wrong(down
 def test_every_label_of_a_build_is_the_rooms_analytic_distance(download, tmp_path):
     records, manifest = build_records(tmp_path / "out", "scannetpp", download, {"devices": ["dslr", "iphone"]},
                                       tasks=("distance", "axis_distance", "two_point"),
-                                      normalize=NormalizeConfig(target_focal_px=79.0, processor="none"),
-                                      sampling=SamplingConfig(points_per_frame=8, pairs_per_frame=2))
+                                      normalize={"target_focal_px": 79.0, "processor": "none"},
+                                      sampling={"points_per_frame": 8, "pairs_per_frame": 2})
     assert manifest["frames"]["skipped"] == {} and manifest["frames"]["planned"] == 8
     poses = {f"scannetpp/{s}/DSC0000{k + 1}/dslr": p for s in SCENES for k, p in enumerate(DSLR_POSES)}
     poses.update({f"scannetpp/{s}/frame_000000/iphone": IPHONE_POSES[0] for s in SCENES})
@@ -116,7 +115,7 @@ def test_every_label_of_a_build_is_the_rooms_analytic_distance(download, tmp_pat
 
 def test_pose_task_translation_is_colmaps(download, tmp_path):
     records, _ = build_records(tmp_path / "out", "scannetpp", download, tasks=("distance", "pose"),
-                               normalize=NormalizeConfig(target_focal_px=79.0, processor="none"))
+                               normalize={"target_focal_px": 79.0, "processor": "none"})
     pairs = [r for r in records if r["task"] == "pose"]
     assert pairs
     for record in pairs:
@@ -161,7 +160,7 @@ def test_bad_input_names_the_file(download, tmp_path):
     with pytest.raises(SourceError, match="mesh_aligned_0.05.ply: missing"):
         _source(download).load_frame(f"scannetpp/{SCENES[1]}/DSC00001/dslr")
     _, manifest = build_records(tmp_path / "out", "scannetpp", download, tasks=("distance",),
-                                normalize=NormalizeConfig(target_focal_px=79.0, processor="none"))
+                                normalize={"target_focal_px": 79.0, "processor": "none"})
     assert manifest["frames"]["skipped"] == {"source_error": 3}
     images_txt = download / "data" / SCENES[0] / "dslr" / "colmap" / "images.txt"
     lines = images_txt.read_text().splitlines()

@@ -14,8 +14,8 @@ from datagen.errors import ConfigError, SourceError
 from datagen.pipeline import ground_truth_view
 from datagen.sources import REGISTRY
 from datagen.sources.sevenscenes import SevenScenesSource
-from datagen.sampling import SamplingConfig
-from tests.sources.depth_checks import build_records, check_depth_map_labels, check_reprojected_labels
+from tests.sources.depth_checks import check_depth_map_labels, check_reprojected_labels
+from tests.sources.label_checks import build_records
 
 SAMPLE = "7scenes_tsdffusion"
 FRAMES = ("000000", "000030", "000060")
@@ -104,7 +104,7 @@ def test_without_registration_labels_are_the_depth_map_in_the_depth_intrinsics(s
 
 def test_pose_task_translation_is_the_pose_files_one(seven_root, tmp_path):
     records, _ = build_records(tmp_path / "out", "sevenscenes", seven_root, tasks=("pose",),
-                               sampling=SamplingConfig(pose_min_translation_m=0.2))
+                               sampling={"pose_min_translation_m": 0.2})
     assert records
     for record in records:
         first, second = (_pose(seven_root, f.rsplit("/", 1)[1]) for f in record["provenance"]["frames"])

@@ -17,9 +17,8 @@ from datagen.pipeline import build
 from datagen.records import iter_records
 from datagen.sources import REGISTRY
 from datagen.sources.sunrgbd import SUNRGBDSource, decode_depth
-from tests.sources.label_checks import assert_range_and_value
+from tests.sources.label_checks import assert_range_and_value, source_pixel_index
 from tests.sources.matlab_files import write_v5
-from tests.sources.record_checks import source_pixel
 
 SAMPLE = "sunrgbd_mmdet3d_demo/sunrgbd"
 SAMPLE_SCENE = "kv2/kinect2data/000017_sample"  # the demo does not name its scene folder
@@ -162,7 +161,7 @@ def test_every_label_of_a_build_is_the_demo_depth(sun_root, sample, tmp_path):
     records = list(iter_records(tmp_path / "out"))
     assert len(records) == 40 and {r["split"] for r in records} == {"test"}
     for record in records:
-        z = depth_at[source_pixel(record["label"]["pixels"][0], record["provenance"]["transforms"])]
+        z = depth_at[source_pixel_index(record["label"]["pixels"][0], record["provenance"]["transforms"])]
         assert record["label"]["z_m"][0] == pytest.approx(z, abs=1e-12)
         assert_range_and_value(record)
 

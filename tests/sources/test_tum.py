@@ -21,7 +21,8 @@ from datagen.sources._timestamps import associate
 from datagen.sources.tum import TUMSource
 from datagen.types import Camera
 from tests.render.conftest import posed_box, z_plane
-from tests.sources.depth_checks import build_records, check_depth_map_labels
+from tests.sources.depth_checks import check_depth_map_labels
+from tests.sources.label_checks import build_records
 
 SEQUENCE = "rgbd_dataset_freiburg1_desk"
 RGB_STAMP, DEPTH_STAMP = "1305031452.791720", "1305031452.776914"

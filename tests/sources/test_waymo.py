@@ -14,14 +14,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from datagen.config import load_config
 from datagen.errors import ConfigError, SourceError
-from datagen.pipeline import build
 from datagen.records import iter_records
 from datagen.sources import REGISTRY
 from datagen.sources.waymo import WaymoSource
 from tests.sources import waymo_files as wf
-from tests.sources.label_checks import assert_range_and_value, source_pixel
+from tests.sources.label_checks import assert_range_and_value, build_records, sampling, source_pixel
 
 SEGMENT = "1005081002024129653_5313_150_5333_150"
 FRAMES_US = (1_600_000_000_000_000, 1_600_000_000_100_000)
@@ -130,10 +128,7 @@ def test_ignoring_the_rolling_shutter_is_measurably_off(segment_root):
 
 
 def _build(root: Path, out: Path, tasks: list, **overrides) -> dict:
-    settings = {"source": "waymo", "root": str(root), "tasks": tasks,
-                "sampling": {"points_per_frame": 20, "strategy": "uniform", "avoid_edges": False, "margin_px": 0}}
-    settings.update(overrides)
-    return build(load_config(None, settings), out)
+    return build_records(out, "waymo", root, tasks=tasks, **{"sampling": sampling(20), **overrides})[1]
 
 
 def test_build_labels_match_the_scene_at_their_pixels(segment_root, tmp_path):
